@@ -1,0 +1,134 @@
+//! The command line, as clap types only. `main` converts these into the
+//! library's own option and request types; clap never reaches the core.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Speaks a massage routine aloud: techniques, counts, holds, sides and time.
+#[derive(Debug, Parser)]
+#[command(name = "massage-cue", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the background service that plays sessions.
+    Daemon(DaemonArgs),
+    /// Start a routine (starts the daemon when none runs).
+    Start(StartArgs),
+    /// Pause the session; sound stops at once.
+    Pause,
+    /// Resume a paused session from the repetition where it stopped.
+    Resume,
+    /// Pause when running, resume when paused.
+    Toggle,
+    /// Jump to the next step.
+    Next,
+    /// Jump to the start of this step, or the previous one near its start.
+    Prev,
+    /// Restart the current step.
+    Repeat,
+    /// Stop the session.
+    Stop,
+    /// Show where the session is.
+    Status(StatusArgs),
+    /// List the routines that can be started.
+    List,
+    /// Show a routine's steps, tips and recommended length.
+    Show { routine: String },
+    /// Print the timed session a routine makes.
+    Plan(PlanArgs),
+    /// Check routine files and report every error and warning.
+    Check {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Write a whole session to a WAV file, without any audio device.
+    Render(RenderArgs),
+    /// Speak one phrase.
+    Say { text: String },
+    /// List past sessions.
+    History,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Detach from the terminal and log to a file in the state folder.
+    #[arg(long)]
+    pub detach: bool,
+}
+
+/// How a session is planned; shared by `start`, `plan` and `render`.
+#[derive(Debug, Args, Clone)]
+pub struct SessionArgs {
+    /// Which end of every range to use.
+    #[arg(long, value_enum, conflicts_with = "length")]
+    pub level: Option<LevelArg>,
+    /// Fit the session to this length (e.g. 25m), choosing within every range.
+    #[arg(long)]
+    pub length: Option<String>,
+    /// How much is said: brief, normal, or full (tips read aloud).
+    #[arg(long, value_enum)]
+    pub detail: Option<DetailArg>,
+    /// Speed factor on every tempo (1.25 is a quarter faster, 0.8 slower).
+    #[arg(long)]
+    pub tempo: Option<f64>,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    /// A routine name (file stem) or a path to a routine file.
+    pub routine: String,
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// Follow the session live in this terminal.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Follow the session live in this terminal.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    pub routine: String,
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    pub routine: String,
+    #[command(flatten)]
+    pub session: SessionArgs,
+    /// The WAV file to write.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LevelArg {
+    Low,
+    Mid,
+    High,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DetailArg {
+    Brief,
+    Normal,
+    Full,
+}

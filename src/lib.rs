@@ -1,0 +1,13 @@
+//! massage-cue speaks a massage routine aloud: each technique as it begins,
+//! every repetition count at the right tempo, holds and releases, side
+//! changes, time left, what comes next.
+//!
+//! Data flows one way: routine file → validated [`routine::Routine`] →
+//! [`plan::Plan`] (a timeline of cues) → the player → the audio output.
+//! The first two are pure and know nothing of clocks or sound.
+
+pub mod cli;
+pub mod commands;
+pub mod plan;
+pub mod routine;
+pub mod speech;

@@ -1,0 +1,182 @@
+//! Planning: a pure function from a routine, the session options and the
+//! length of every clip to a timeline of cues at exact offsets. Playing a
+//! session is only following this timeline.
+
+use serde::Serialize;
+
+use crate::routine::Ms;
+use crate::speech::Sound;
+
+/// How a range in the routine is resolved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Level {
+    Low,
+    Mid,
+    High,
+}
+
+/// How much is said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Detail {
+    /// Technique names and counts only.
+    Brief,
+    /// Names with how many or how long.
+    #[default]
+    Normal,
+    /// Also the tips, for learning a routine.
+    Full,
+}
+
+/// Spoken-timeline settings from the `[cues]` config table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CueSettings {
+    /// Time-left cues before the end of a timed step, longest first.
+    pub remaining: Vec<Ms>,
+    /// Count down the last seconds of a timed step ("3, 2, 1"); 0 for none.
+    pub countdown: u32,
+}
+
+impl Default for CueSettings {
+    fn default() -> Self {
+        CueSettings {
+            remaining: vec![30_000, 10_000],
+            countdown: 3,
+        }
+    }
+}
+
+/// Everything besides the routine that shapes a session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    pub level: Level,
+    /// Fit the session to this length instead of using `level`.
+    pub length: Option<Ms>,
+    pub detail: Detail,
+    /// Speed factor on every tempo: 1.25 is a quarter faster, 0.8 slower.
+    pub tempo: f64,
+    /// "Session N of M" is announced when the routine has a course.
+    pub session_number: Option<u32>,
+    pub cues: CueSettings,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            level: Level::Mid,
+            length: None,
+            detail: Detail::Normal,
+            tempo: 1.0,
+            session_number: None,
+            cues: CueSettings::default(),
+        }
+    }
+}
+
+/// What a cue is, for display, the session state machine and `plan --json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CueKind {
+    /// The routine's name at the start of the session.
+    Title,
+    Caution,
+    /// "Session 4 of 15."
+    Course,
+    /// "About 25 minutes."
+    Length,
+    Prepare,
+    /// A step begins: its name (or `say`), with how many or how long.
+    Announce,
+    /// A part of a group step begins.
+    Part,
+    /// A step's tip, at detail level full.
+    Tip,
+    /// A repetition number, spoken at its start.
+    Count,
+    /// A soft tick at the start of a repetition that is not spoken.
+    Tick,
+    /// "Last one."
+    Last,
+    Press,
+    Release,
+    /// "Left side." / "Switch to the right side."
+    Side,
+    /// "Round 2 of 3."
+    Round,
+    /// A step's `move` text, or the name of the next position.
+    Move,
+    Halfway,
+    /// "30 seconds left."
+    Remaining,
+    /// "3", "2", "1" at the end of a timed stretch.
+    Countdown,
+    /// "Next: deep stroking."
+    Next,
+    /// "Session complete."
+    End,
+    /// The soft chime after the end.
+    Chime,
+}
+
+/// Which repetition a cue belongs to: `n` of `of`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rep {
+    pub n: u32,
+    pub of: u32,
+}
+
+/// One thing said (or sounded) at an exact offset from the session start.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cue {
+    pub at_ms: Ms,
+    pub duration_ms: Ms,
+    pub kind: CueKind,
+    /// What is said; for ticks and chimes, a word describing the sound.
+    pub text: String,
+    /// The step (0-based index into [`Plan::steps`]); `None` at the session's
+    /// start and end.
+    pub step: Option<usize>,
+    /// The repetition this cue starts, for counts, ticks and presses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rep: Option<Rep>,
+    /// Set when the cue is a sound rather than speech.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sound: Option<Sound>,
+}
+
+impl Cue {
+    /// When this cue's clip ends.
+    pub fn end_ms(&self) -> Ms {
+        self.at_ms + self.duration_ms
+    }
+}
+
+/// A step as planned: where it sits on the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedStep {
+    pub index: usize,
+    pub name: String,
+    pub start_ms: Ms,
+    pub end_ms: Ms,
+    /// Repetitions per side and position for counted steps, once ranges are
+    /// resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reps: Option<u32>,
+    /// Printed always: how to do it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tip: Option<String>,
+}
+
+/// The whole session as a timeline.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub routine: String,
+    pub total_ms: Ms,
+    pub steps: Vec<PlannedStep>,
+    /// Sorted by `at_ms`; no two overlap.
+    pub cues: Vec<Cue>,
+    /// Things `check` reports: counts that fell back to ticks, cues dropped
+    /// for want of room.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
