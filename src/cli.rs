@@ -52,6 +52,9 @@ pub enum Command {
     Say { text: String },
     /// List past sessions.
     History,
+    /// Print every phrase the bundled routines can say (for the voice pack).
+    #[command(hide = true)]
+    Phrases,
 }
 
 #[derive(Debug, Args)]

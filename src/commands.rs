@@ -29,8 +29,24 @@ impl CommandError {
 /// Runs one command line.
 pub fn run(cli: Cli) -> Result<(), CommandError> {
     match cli.command {
+        Command::Check { files } => check(&files),
         other => Err(CommandError::Runtime(format!(
             "{other:?} is not available in this build"
         ))),
+    }
+}
+
+/// `check FILE...`: every error and warning is printed; bad files exit 2.
+fn check(files: &[std::path::PathBuf]) -> Result<(), CommandError> {
+    let report = crate::routine::check_files(files);
+    if report.all_valid() {
+        Ok(())
+    } else {
+        Err(CommandError::BadInput(format!(
+            "{} of {} routine files {} errors",
+            report.failed,
+            report.files,
+            if report.failed == 1 { "has" } else { "have" }
+        )))
     }
 }

@@ -8,6 +8,8 @@
 
 pub mod cli;
 pub mod commands;
+pub mod display;
 pub mod plan;
 pub mod routine;
+pub mod session;
 pub mod speech;

@@ -180,3 +180,117 @@ pub struct Plan {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
+
+mod choice;
+mod fit;
+mod timeline;
+pub mod wording;
+
+use thiserror::Error;
+
+use crate::routine::Routine;
+use crate::speech::ClipLengths;
+
+/// Why a session cannot be planned.
+#[derive(Debug, Error, PartialEq)]
+pub enum PlanError {
+    /// `--length` asks for a session the routine's ranges cannot make.
+    #[error(
+        "a {target} session is outside what \"{routine}\" allows: its ranges give between {min} and {max}; choose a length in that span, or use --level"
+    )]
+    LengthOutOfReach {
+        routine: String,
+        target: HumanMs,
+        min: HumanMs,
+        max: HumanMs,
+    },
+    /// `--tempo` outside what makes sense.
+    #[error("a tempo factor of {0} is outside 0.25 to 4 (1.25 is a quarter faster, 0.8 slower)")]
+    BadTempo(f64),
+}
+
+/// Milliseconds printed the way a person reads a duration: "12m 30s".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanMs(pub Ms);
+
+impl std::fmt::Display for HumanMs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secs = (self.0 + 500) / 1000;
+        let d = std::time::Duration::from_secs(secs);
+        write!(f, "{}", humantime::format_duration(d))
+    }
+}
+
+/// Plans a session: a pure function of the routine, the options and the
+/// length of every clip. The timeline it returns is sorted, and no two of
+/// its cues overlap.
+pub fn plan(
+    routine: &Routine,
+    options: &Options,
+    lengths: &dyn ClipLengths,
+) -> Result<Plan, PlanError> {
+    if !(0.25..=4.0).contains(&options.tempo) {
+        return Err(PlanError::BadTempo(options.tempo));
+    }
+    let values = choose(routine, options, lengths)?;
+    let mut plan = with_length_phrase(routine, options, lengths, &values);
+    if let (Some(target), Some(span)) = (options.length, routine.length)
+        && !(span.low..=span.high).contains(&target)
+    {
+        plan.warnings.push(format!(
+            "{} is outside this routine's recommended length of {} to {}",
+            HumanMs(target),
+            HumanMs(span.low),
+            HumanMs(span.high)
+        ));
+    }
+    Ok(plan)
+}
+
+/// A value for every range of the routine (see `choice::knobs`): by
+/// `--level`, or fitted to `--length`.
+fn choose(
+    routine: &Routine,
+    options: &Options,
+    lengths: &dyn ClipLengths,
+) -> Result<Vec<u64>, PlanError> {
+    let knobs = choice::knobs(routine);
+    let Some(target) = options.length else {
+        return Ok(knobs.iter().map(|k| k.at_level(options.level)).collect());
+    };
+    // While searching, the session announces the target length; the final
+    // plan announces the length it really has.
+    let phrase = wording::session_length(target);
+    let mut total =
+        |values: &[u64]| timeline::build(routine, options, lengths, values, Some(&phrase)).total_ms;
+    fit::fit(&knobs, target, 1_000, &mut total).map_err(|(min, max)| PlanError::LengthOutOfReach {
+        routine: routine.name.clone(),
+        target: HumanMs(target),
+        min: HumanMs(min),
+        max: HumanMs(max),
+    })
+}
+
+/// Builds the plan announcing its own length: the announcement is part of
+/// the length, so settle it by building until the rounded minutes agree.
+fn with_length_phrase(
+    routine: &Routine,
+    options: &Options,
+    lengths: &dyn ClipLengths,
+    values: &[u64],
+) -> Plan {
+    let mut plan = timeline::build(routine, options, lengths, values, None);
+    let mut phrase = wording::session_length(plan.total_ms);
+    for _ in 0..3 {
+        plan = timeline::build(routine, options, lengths, values, Some(&phrase));
+        let settled = wording::session_length(plan.total_ms);
+        if settled == phrase {
+            break;
+        }
+        phrase = settled;
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests;

@@ -4,6 +4,17 @@
 use std::fmt;
 use std::path::PathBuf;
 
+mod check;
+mod error;
+pub mod limits;
+mod parse;
+mod suggest;
+mod value;
+
+pub use check::{CheckReport, check_files, check_files_to, plan_warnings};
+pub use error::{Problem, RoutineError};
+pub use parse::{load_routine, parse_routine};
+
 /// A span of milliseconds; all durations in the core are whole milliseconds.
 pub type Ms = u64;
 

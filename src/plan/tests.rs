@@ -1,0 +1,694 @@
+//! Unit tests of the planner on routines built in code, with clip lengths
+//! that are simple to reason about.
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::routine::{CountMode, Kind, Positions, Span, Step, Work};
+use crate::speech::Sound;
+
+/// Every phrase lasts 100 ms per word; a tick 50 ms, the chime 1 s.
+struct Words;
+
+impl ClipLengths for Words {
+    fn speech_ms(&self, text: &str) -> Ms {
+        100 * text.split_whitespace().count().max(1) as Ms
+    }
+    fn sound_ms(&self, sound: Sound) -> Ms {
+        match sound {
+            Sound::Tick => 50,
+            Sound::Chime => 1000,
+        }
+    }
+}
+
+/// Every phrase lasts far longer than any tempo.
+struct Slow;
+
+impl ClipLengths for Slow {
+    fn speech_ms(&self, _: &str) -> Ms {
+        5_000
+    }
+    fn sound_ms(&self, _: Sound) -> Ms {
+        50
+    }
+}
+
+fn step(name: &str, work: Work) -> Step {
+    Step {
+        name: name.to_string(),
+        say: None,
+        tip: None,
+        work,
+        sides: vec![],
+        positions: Positions::Count(1),
+        move_text: None,
+        rounds: Span::exactly(1),
+        rest: 0,
+        line: 1,
+    }
+}
+
+fn counted(reps: u32, tempo: Ms) -> Work {
+    Work::Counted {
+        reps: Span::exactly(reps),
+        tempo,
+        hold: None,
+        count: CountMode::Every,
+    }
+}
+
+fn timed(ms: Ms) -> Work {
+    Work::Timed {
+        time: Span::exactly(ms),
+    }
+}
+
+fn routine(steps: Vec<Step>) -> Routine {
+    Routine {
+        name: "Test routine".to_string(),
+        description: None,
+        kind: Kind::Partner,
+        length: None,
+        course: None,
+        cautions: vec![],
+        prepare: None,
+        steps,
+        source: None,
+    }
+}
+
+fn plan_of(r: &Routine) -> Plan {
+    plan(r, &Options::default(), &Words).expect("plans")
+}
+
+fn texts(plan: &Plan, kind: CueKind) -> Vec<&str> {
+    plan.cues
+        .iter()
+        .filter(|c| c.kind == kind)
+        .map(|c| c.text.as_str())
+        .collect()
+}
+
+fn assert_well_formed(plan: &Plan) {
+    for pair in plan.cues.windows(2) {
+        assert!(
+            pair[0].end_ms() <= pair[1].at_ms,
+            "{:?} overlaps {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    let last = plan.cues.last().expect("a plan has cues");
+    assert_eq!(plan.total_ms, last.end_ms());
+    for pair in plan.steps.windows(2) {
+        assert_eq!(pair[0].end_ms, pair[1].start_ms, "steps are contiguous");
+    }
+    for (i, s) in plan.steps.iter().enumerate() {
+        assert_eq!(s.index, i);
+        assert!(s.start_ms <= s.end_ms);
+        for cue in plan.cues.iter().filter(|c| c.step == Some(i)) {
+            assert!(
+                cue.at_ms >= s.start_ms && cue.end_ms() <= s.end_ms,
+                "{cue:?} outside {s:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn counts_fall_on_the_start_of_every_repetition() {
+    let p = plan_of(&routine(vec![step("Deep stroking", counted(15, 3_000))]));
+    assert_well_formed(&p);
+    let counts: Vec<&Cue> = p.cues.iter().filter(|c| c.kind == CueKind::Count).collect();
+    assert_eq!(counts.len(), 15);
+    let first = counts[0].at_ms;
+    for (i, cue) in counts.iter().enumerate() {
+        assert_eq!(cue.at_ms, first + i as Ms * 3_000);
+        assert_eq!(cue.text, (i + 1).to_string());
+        assert_eq!(
+            cue.rep,
+            Some(Rep {
+                n: i as u32 + 1,
+                of: 15
+            })
+        );
+    }
+    // The announcement ("Deep stroking." then "15 times.") ends before work.
+    let announce = texts(&p, CueKind::Announce);
+    assert_eq!(announce, ["Deep stroking.", "15 times."]);
+    let step = &p.steps[0];
+    assert_eq!(step.reps, Some(15));
+    assert_eq!(step.end_ms, first + 15 * 3_000);
+}
+
+#[test]
+fn milestones_say_every_fifth_the_last_three_and_last_one() {
+    let mut s = step("Kneading", counted(12, 2_000));
+    s.work = Work::Counted {
+        reps: Span::exactly(12),
+        tempo: 2_000,
+        hold: None,
+        count: CountMode::Milestones,
+    };
+    let p = plan_of(&routine(vec![s]));
+    let spoken: Vec<&str> = p
+        .cues
+        .iter()
+        .filter(|c| matches!(c.kind, CueKind::Count | CueKind::Tick))
+        .map(|c| c.text.as_str())
+        .collect();
+    assert_eq!(
+        spoken,
+        [
+            "tick",
+            "tick",
+            "tick",
+            "tick",
+            "5",
+            "tick",
+            "tick",
+            "tick",
+            "tick",
+            "10",
+            "11",
+            "Last one."
+        ]
+    );
+}
+
+#[test]
+fn count_none_ticks_softly() {
+    let mut s = step("Tapping", counted(4, 1_000));
+    s.work = Work::Counted {
+        reps: Span::exactly(4),
+        tempo: 1_000,
+        hold: None,
+        count: CountMode::None,
+    };
+    let p = plan_of(&routine(vec![s]));
+    assert_eq!(texts(&p, CueKind::Tick).len(), 4);
+    assert!(texts(&p, CueKind::Count).is_empty());
+    assert!(
+        p.cues
+            .iter()
+            .filter(|c| c.kind == CueKind::Tick)
+            .all(|c| c.sound == Some(Sound::Tick))
+    );
+}
+
+#[test]
+fn counts_too_long_for_the_tempo_fall_back_to_ticks_with_a_warning() {
+    let r = routine(vec![step("Fast", counted(5, 1_000))]);
+    let p = plan(&r, &Options::default(), &Slow).expect("plans");
+    assert_eq!(texts(&p, CueKind::Tick).len(), 5);
+    assert!(texts(&p, CueKind::Count).is_empty());
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(p.warnings[0].contains("soft ticks"), "{}", p.warnings[0]);
+    assert_well_formed(&p);
+}
+
+#[test]
+fn holds_press_then_release_when_the_hold_ends() {
+    let mut s = step("Press the points", counted(3, 2_000));
+    s.work = Work::Counted {
+        reps: Span::exactly(3),
+        tempo: 2_000,
+        hold: Some(Span::exactly(5_000)),
+        count: CountMode::Every,
+    };
+    s.rest = 2_000;
+    let p = plan_of(&routine(vec![s]));
+    assert_well_formed(&p);
+    let presses: Vec<&Cue> = p.cues.iter().filter(|c| c.kind == CueKind::Press).collect();
+    let releases: Vec<&Cue> = p
+        .cues
+        .iter()
+        .filter(|c| c.kind == CueKind::Release)
+        .collect();
+    assert_eq!((presses.len(), releases.len()), (3, 3));
+    for (press, release) in presses.iter().zip(&releases) {
+        assert_eq!(release.at_ms - press.at_ms, 5_000);
+    }
+    // rest after the release before the next repetition's count
+    let counts: Vec<&Cue> = p.cues.iter().filter(|c| c.kind == CueKind::Count).collect();
+    assert_eq!(counts[1].at_ms, releases[0].end_ms() + 2_000);
+    assert!(counts[0].end_ms() <= presses[0].at_ms);
+}
+
+#[test]
+fn a_long_timed_step_has_halfway_time_left_countdown_and_preview() {
+    let p = plan_of(&routine(vec![
+        step("Stroking", timed(120_000)),
+        step("Deep stroking", counted(3, 3_000)),
+    ]));
+    assert_well_formed(&p);
+    let cue_at = |kind: CueKind| {
+        p.cues
+            .iter()
+            .find(|c| c.kind == kind)
+            .expect("cue present")
+            .at_ms
+    };
+    let first = &p.steps[0];
+    let work_end = first.end_ms;
+    let work_start = work_end - 120_000;
+    assert_eq!(cue_at(CueKind::Halfway), work_start + 60_000);
+    assert_eq!(
+        texts(&p, CueKind::Remaining),
+        ["30 seconds left.", "10 seconds left."]
+    );
+    let left: Vec<Ms> = p
+        .cues
+        .iter()
+        .filter(|c| c.kind == CueKind::Remaining)
+        .map(|c| c.at_ms)
+        .collect();
+    assert_eq!(left, [work_end - 30_000, work_end - 10_000]);
+    assert_eq!(texts(&p, CueKind::Next), ["Next: Deep stroking."]);
+    assert!(cue_at(CueKind::Next) > left[1]);
+    let countdown: Vec<(Ms, &str)> = p
+        .cues
+        .iter()
+        .filter(|c| c.kind == CueKind::Countdown)
+        .map(|c| (work_end - c.at_ms, c.text.as_str()))
+        .collect();
+    assert_eq!(countdown, [(3_000, "3."), (2_000, "2."), (1_000, "1.")]);
+}
+
+#[test]
+fn a_short_timed_step_keeps_only_what_fits() {
+    let p = plan_of(&routine(vec![step("Brief", timed(20_000))]));
+    assert!(texts(&p, CueKind::Halfway).is_empty());
+    assert_eq!(texts(&p, CueKind::Remaining), ["10 seconds left."]);
+    assert_eq!(texts(&p, CueKind::Countdown).len(), 3);
+    assert_well_formed(&p);
+}
+
+#[test]
+fn sides_rounds_and_positions_each_have_their_cue() {
+    let mut s = step("Circles", timed(10_000));
+    s.sides = vec!["left".into(), "right".into()];
+    s.positions = Positions::Count(3);
+    s.move_text = Some("move down one palm width".into());
+    s.rounds = Span::exactly(2);
+    s.rest = 1_000;
+    let p = plan_of(&routine(vec![s]));
+    assert_well_formed(&p);
+    assert_eq!(
+        texts(&p, CueKind::Round),
+        ["Round 1 of 2.", "Round 2 of 2."]
+    );
+    assert_eq!(
+        texts(&p, CueKind::Side),
+        [
+            "Left side.",
+            "Switch to the right side.",
+            "Left side.",
+            "Switch to the right side."
+        ]
+    );
+    // two moves per side, per round
+    assert_eq!(
+        texts(&p, CueKind::Move),
+        vec!["Move down one palm width."; 8]
+    );
+    // three countdowns per stretch, twelve stretches
+    assert_eq!(texts(&p, CueKind::Countdown).len(), 36);
+}
+
+#[test]
+fn named_positions_are_spoken() {
+    let mut s = step("Acupoints", counted(1, 2_000));
+    s.positions = Positions::Named(vec!["Shenshu".into(), "Dachangshu".into()]);
+    let p = plan_of(&routine(vec![s]));
+    assert_eq!(texts(&p, CueKind::Move), ["Shenshu.", "Dachangshu."]);
+}
+
+#[test]
+fn group_steps_announce_each_part() {
+    let mut top_down = step("Top to bottom", timed(10_000));
+    top_down.say = Some("From the neck down".into());
+    let bottom_up = step("Bottom to top", timed(10_000));
+    let mut g = step(
+        "Lift and pinch the spine",
+        Work::Group {
+            parts: vec![top_down, bottom_up],
+        },
+    );
+    g.rounds = Span::exactly(2);
+    let p = plan_of(&routine(vec![g]));
+    assert_well_formed(&p);
+    assert_eq!(
+        texts(&p, CueKind::Part),
+        [
+            "From the neck down.",
+            "10 seconds.",
+            "Bottom to top.",
+            "10 seconds.",
+            "From the neck down.",
+            "10 seconds.",
+            "Bottom to top.",
+            "10 seconds."
+        ]
+    );
+}
+
+#[test]
+fn the_session_opens_with_name_cautions_course_length_and_preparation() {
+    let mut r = routine(vec![step("Stroking", timed(60_000))]);
+    r.cautions = vec!["stop if it hurts".into()];
+    r.course = Some(Span { low: 10, high: 15 });
+    r.prepare = Some("lie face down".into());
+    let options = Options {
+        session_number: Some(4),
+        ..Options::default()
+    };
+    let p = plan(&r, &options, &Words).expect("plans");
+    let opening: Vec<(CueKind, &str)> = p
+        .cues
+        .iter()
+        .take(5)
+        .map(|c| (c.kind, c.text.as_str()))
+        .collect();
+    assert_eq!(
+        opening,
+        [
+            (CueKind::Title, "Test routine."),
+            (CueKind::Caution, "Stop if it hurts."),
+            (CueKind::Course, "Session 4 of 15."),
+            (CueKind::Length, "About 1 minute."),
+            (CueKind::Prepare, "Lie face down."),
+        ]
+    );
+    let closing: Vec<CueKind> = p.cues.iter().rev().take(2).map(|c| c.kind).collect();
+    assert_eq!(closing, [CueKind::Chime, CueKind::End]);
+}
+
+#[test]
+fn detail_decides_quantities_and_tips() {
+    let mut s = step("Stroking", timed(60_000));
+    s.tip = Some("both hands, thumbs together".into());
+    let r = routine(vec![s]);
+    let with = |detail| {
+        let p = plan(
+            &r,
+            &Options {
+                detail,
+                ..Options::default()
+            },
+            &Words,
+        )
+        .expect("plans");
+        (
+            texts(&p, CueKind::Announce).len(),
+            texts(&p, CueKind::Tip).len(),
+        )
+    };
+    assert_eq!(with(Detail::Brief), (1, 0));
+    assert_eq!(with(Detail::Normal), (2, 0));
+    assert_eq!(with(Detail::Full), (2, 1));
+}
+
+fn ranged() -> Routine {
+    let mut deep = step("Deep stroking", counted(1, 3_000));
+    deep.work = Work::Counted {
+        reps: Span { low: 15, high: 20 },
+        tempo: 3_000,
+        hold: None,
+        count: CountMode::Every,
+    };
+    let rub = step(
+        "Rubbing",
+        Work::Timed {
+            time: Span {
+                low: 60_000,
+                high: 180_000,
+            },
+        },
+    );
+    routine(vec![deep, rub])
+}
+
+#[test]
+fn levels_pick_the_ends_or_the_middle_of_every_range() {
+    let r = ranged();
+    let reps = |level| {
+        let p = plan(
+            &r,
+            &Options {
+                level,
+                ..Options::default()
+            },
+            &Words,
+        )
+        .expect("plans");
+        (p.steps[0].reps, texts(&p, CueKind::Announce)[3].to_string())
+    };
+    assert_eq!(reps(Level::Low), (Some(15), "1 minute.".to_string()));
+    assert_eq!(reps(Level::Mid), (Some(17), "2 minutes.".to_string()));
+    assert_eq!(reps(Level::High), (Some(20), "3 minutes.".to_string()));
+}
+
+#[test]
+fn length_fits_the_session_within_one_repetition() {
+    let r = ranged();
+    let low = plan(
+        &r,
+        &Options {
+            level: Level::Low,
+            ..Options::default()
+        },
+        &Words,
+    )
+    .expect("plans");
+    let high = plan(
+        &r,
+        &Options {
+            level: Level::High,
+            ..Options::default()
+        },
+        &Words,
+    )
+    .expect("plans");
+    for target in [
+        low.total_ms + 7_300,
+        (low.total_ms + high.total_ms) / 2,
+        high.total_ms - 4_100,
+    ] {
+        let p = plan(
+            &r,
+            &Options {
+                length: Some(target),
+                ..Options::default()
+            },
+            &Words,
+        )
+        .expect("fits");
+        assert!(
+            p.total_ms.abs_diff(target) <= 3_000,
+            "wanted {target}, got {}",
+            p.total_ms
+        );
+        assert_well_formed(&p);
+    }
+}
+
+#[test]
+fn length_out_of_reach_says_the_achievable_span() {
+    let r = ranged();
+    let err = plan(
+        &r,
+        &Options {
+            length: Some(3_600_000),
+            ..Options::default()
+        },
+        &Words,
+    )
+    .expect_err("too long");
+    let message = err.to_string();
+    assert!(message.contains("1h"), "{message}");
+    assert!(message.contains("between"), "{message}");
+    let err = plan(
+        &r,
+        &Options {
+            length: Some(10_000),
+            ..Options::default()
+        },
+        &Words,
+    )
+    .expect_err("too short");
+    assert!(matches!(err, PlanError::LengthOutOfReach { .. }));
+}
+
+#[test]
+fn tempo_scales_every_repetition() {
+    let r = routine(vec![step("Deep stroking", counted(4, 3_000))]);
+    let p = plan(
+        &r,
+        &Options {
+            tempo: 1.5,
+            ..Options::default()
+        },
+        &Words,
+    )
+    .expect("plans");
+    let counts: Vec<Ms> = p
+        .cues
+        .iter()
+        .filter(|c| c.kind == CueKind::Count)
+        .map(|c| c.at_ms)
+        .collect();
+    assert_eq!(counts[1] - counts[0], 2_000);
+    assert!(matches!(
+        plan(
+            &r,
+            &Options {
+                tempo: 0.0,
+                ..Options::default()
+            },
+            &Words
+        ),
+        Err(PlanError::BadTempo(_))
+    ));
+}
+
+// ---- property tests: any valid routine gives a well-formed timeline ----
+
+fn arb_count() -> impl Strategy<Value = CountMode> {
+    prop_oneof![
+        Just(CountMode::Every),
+        Just(CountMode::Milestones),
+        Just(CountMode::None)
+    ]
+}
+
+fn arb_span_ms(lo: Ms, hi: Ms) -> impl Strategy<Value = Span<Ms>> {
+    (lo..hi, 0..hi).prop_map(|(a, w)| Span {
+        low: a,
+        high: a + w,
+    })
+}
+
+fn arb_work() -> impl Strategy<Value = Work> {
+    prop_oneof![
+        arb_span_ms(1_000, 90_000).prop_map(|time| Work::Timed { time }),
+        (
+            1u32..25,
+            0u32..10,
+            400u64..5_000,
+            proptest::option::of(arb_span_ms(500, 8_000)),
+            arb_count()
+        )
+            .prop_map(|(reps, extra, tempo, hold, count)| Work::Counted {
+                reps: Span {
+                    low: reps,
+                    high: reps + extra
+                },
+                tempo,
+                hold,
+                count
+            }),
+    ]
+}
+
+fn arb_leaf() -> impl Strategy<Value = Step> {
+    (
+        arb_work(),
+        0usize..3,
+        1u32..4,
+        1u32..3,
+        0u64..3_000,
+        proptest::bool::ANY,
+    )
+        .prop_map(|(work, sides, positions, rounds, rest, say)| {
+            let mut s = step("Technique", work);
+            s.sides = ["left", "right", "centre"][..sides]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            s.positions = Positions::Count(positions);
+            s.move_text = (positions > 1).then(|| "Move down".to_string());
+            s.rounds = Span {
+                low: rounds,
+                high: rounds + 1,
+            };
+            s.rest = rest;
+            if say {
+                s.say = Some("Something else".into());
+            }
+            s
+        })
+}
+
+fn arb_step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => arb_leaf(),
+        1 => proptest::collection::vec(arb_leaf(), 1..3).prop_map(|parts| step("Group", Work::Group { parts })),
+    ]
+}
+
+fn arb_level() -> impl Strategy<Value = Level> {
+    prop_oneof![Just(Level::Low), Just(Level::Mid), Just(Level::High)]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn any_routine_plans_sorted_without_overlap(
+        steps in proptest::collection::vec(arb_step(), 1..5),
+        level in arb_level(),
+        full in proptest::bool::ANY,
+    ) {
+        let r = routine(steps);
+        let detail = if full { Detail::Full } else { Detail::Normal };
+        let p = plan(&r, &Options { level, detail, ..Options::default() }, &Words).expect("plans");
+        for pair in p.cues.windows(2) {
+            prop_assert!(pair[0].end_ms() <= pair[1].at_ms, "{:?} overlaps {:?}", pair[0], pair[1]);
+        }
+        // the session is its opening, its steps end to end, and its close
+        let opening = p.steps[0].start_ms;
+        let steps: Ms = p.steps.iter().map(|s| s.end_ms - s.start_ms).sum();
+        let closing: Ms = p.cues.iter().filter(|c| c.step.is_none() && c.at_ms >= p.steps.last().map_or(0, |s| s.end_ms)).map(|c| c.duration_ms).sum::<Ms>() + 400;
+        prop_assert_eq!(p.total_ms, opening + steps + closing);
+        prop_assert_eq!(p.total_ms, p.cues.last().map_or(0, |c| c.end_ms()));
+        for (i, s) in p.steps.iter().enumerate() {
+            for cue in p.cues.iter().filter(|c| c.step == Some(i)) {
+                prop_assert!(cue.at_ms >= s.start_ms && cue.end_ms() <= s.end_ms);
+            }
+        }
+    }
+
+}
+
+proptest! {
+    // each case searches many candidate sessions: fewer cases
+    #![proptest_config(ProptestConfig::with_cases(40))]
+
+    #[test]
+    fn any_reachable_length_is_met_as_closely_as_one_unit_allows(
+        steps in proptest::collection::vec(arb_step(), 1..4),
+        fraction in 0.0f64..1.0,
+    ) {
+        let r = routine(steps);
+        let low = plan(&r, &Options { level: Level::Low, ..Options::default() }, &Words).expect("plans").total_ms;
+        let high = plan(&r, &Options { level: Level::High, ..Options::default() }, &Words).expect("plans").total_ms;
+        let target = low + ((high - low) as f64 * fraction) as Ms;
+        let options = Options { length: Some(target), ..Options::default() };
+        // No single range moved by one unit (one repetition, one second)
+        // would come closer: the fit is as close as the routine allows.
+        let knobs = choice::knobs(&r);
+        let phrase = wording::session_length(target);
+        let total = |v: &[u64]| timeline::build(&r, &options, &Words, v, Some(&phrase)).total_ms;
+        let chosen = choose(&r, &options, &Words).expect("reachable");
+        let miss = total(&chosen).abs_diff(target);
+        for (i, knob) in knobs.iter().enumerate().filter(|(_, k)| !k.coarse) {
+            for v in [chosen[i].saturating_sub(knob.unit).max(knob.low), (chosen[i] + knob.unit).min(knob.high)] {
+                let mut moved = chosen.clone();
+                moved[i] = v;
+                prop_assert!(total(&moved).abs_diff(target) >= miss, "knob {} to {} comes closer than {}", i, v, miss);
+            }
+        }
+    }
+}

@@ -1,0 +1,251 @@
+//! The words of every stock cue. Kept in one place so the voice pack can
+//! render exactly these texts (see [`stock_phrases`]).
+
+use crate::routine::Ms;
+
+/// A sentence as spoken: trimmed, first letter capital, ending in a stop.
+pub fn sentence(text: &str) -> String {
+    let text = text.trim();
+    let mut chars = text.chars();
+    let mut out = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
+        None => return String::new(),
+    };
+    if !out.ends_with(['.', '!', '?', ':']) {
+        out.push('.');
+    }
+    out
+}
+
+/// A repetition number as spoken at the start of the repetition.
+pub fn count(n: u32) -> String {
+    n.to_string()
+}
+
+/// Said instead of the number on the final repetition in milestone mode.
+pub const LAST_ONE: &str = "Last one.";
+pub const PRESS: &str = "Press.";
+pub const RELEASE: &str = "Release.";
+pub const HALFWAY: &str = "Halfway.";
+pub const SESSION_COMPLETE: &str = "Session complete.";
+pub const MOVE_ON: &str = "Move on.";
+pub const RESUMING: &str = "Resuming:";
+
+/// How many repetitions: "15 times.", "Once."
+pub fn times(n: u32) -> String {
+    match n {
+        1 => "Once.".to_string(),
+        _ => format!("{n} times."),
+    }
+}
+
+/// A length of time in words, rounded the way a person would say it.
+fn duration_words(ms: Ms) -> String {
+    let secs = (ms + 500) / 1000;
+    if secs < 60 {
+        return match secs {
+            1 => "1 second".to_string(),
+            _ => format!("{} seconds", secs.max(1)),
+        };
+    }
+    let minutes = secs / 60;
+    match secs % 60 {
+        0 if minutes == 1 => "1 minute".to_string(),
+        0 => format!("{minutes} minutes"),
+        30 => format!("{minutes} and a half minutes"),
+        _ => {
+            let rounded = (secs + 30) / 60;
+            if rounded == 1 {
+                "about 1 minute".to_string()
+            } else {
+                format!("about {rounded} minutes")
+            }
+        }
+    }
+}
+
+/// How long a timed step lasts: "2 minutes.", "45 seconds."
+pub fn how_long(ms: Ms) -> String {
+    sentence(&duration_words(ms))
+}
+
+/// "30 seconds left."
+pub fn remaining(ms: Ms) -> String {
+    sentence(&format!("{} left", duration_words(ms)))
+}
+
+/// The last seconds of a timed stretch: "3.", "2.", "1."
+pub fn countdown(n: u32) -> String {
+    format!("{n}.")
+}
+
+/// "About 25 minutes." for the whole session.
+pub fn session_length(total: Ms) -> String {
+    let minutes = ((total + 30_000) / 60_000).max(1);
+    if minutes == 1 {
+        "About 1 minute.".to_string()
+    } else {
+        format!("About {minutes} minutes.")
+    }
+}
+
+/// "Session 4 of 15."
+pub fn course(n: u32, of: u32) -> String {
+    format!("Session {n} of {of}.")
+}
+
+/// "Round 2 of 3."
+pub fn round(n: u32, of: u32) -> String {
+    format!("Round {n} of {of}.")
+}
+
+/// How a side is named in a cue: "left" becomes "left side", "left leg"
+/// stays as it is.
+fn side_name(side: &str) -> String {
+    let side = side.trim();
+    if side.split_whitespace().count() == 1 {
+        format!("{side} side")
+    } else {
+        side.to_string()
+    }
+}
+
+/// The first side of a step: "Left side."
+pub fn first_side(side: &str) -> String {
+    sentence(&side_name(side))
+}
+
+/// A change of side: "Switch to the right side."
+pub fn switch_side(side: &str) -> String {
+    format!("Switch to the {}.", side_name(side))
+}
+
+/// The preview of the next step: "Next: deep stroking."
+pub fn next(name: &str) -> String {
+    format!("Next: {}", sentence(name))
+}
+
+/// What resume says: "Resuming: Deep stroking, 7 of 15."
+pub fn resuming(step: &str, rep: Option<(u32, u32)>) -> String {
+    let step = step.trim().trim_end_matches(['.', '!', '?']);
+    match rep {
+        Some((n, of)) => format!("{RESUMING} {step}, {n} of {of}."),
+        None => format!("{RESUMING} {}", sentence(step)),
+    }
+}
+
+/// Every stock phrase the planner can produce from numbers alone, for the
+/// voice pack: counts, quantities, time left, rounds, course, length.
+pub fn stock_phrases() -> Vec<String> {
+    let mut out: Vec<String> = [
+        LAST_ONE,
+        PRESS,
+        RELEASE,
+        HALFWAY,
+        SESSION_COMPLETE,
+        MOVE_ON,
+        RESUMING,
+        "Left side.",
+        "Right side.",
+        "Switch to the left side.",
+        "Switch to the right side.",
+        "Paused.",
+        "of",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for n in 1..=200 {
+        out.push(count(n));
+        out.push(times(n));
+    }
+    for n in 1..=10 {
+        out.push(countdown(n));
+        for m in n.max(2)..=10 {
+            out.push(round(n, m));
+        }
+    }
+    for of in 1..=30 {
+        for n in 1..=of {
+            out.push(course(n, of));
+        }
+    }
+    for secs in 1..60 {
+        out.push(how_long(secs * 1000));
+        out.push(remaining(secs * 1000));
+    }
+    for minutes in 1..=120 {
+        out.push(how_long(minutes * 60_000));
+        out.push(remaining(minutes * 60_000));
+        out.push(session_length(minutes * 60_000));
+        if minutes < 120 {
+            out.push(how_long(minutes * 60_000 + 30_000));
+            out.push(how_long(minutes * 60_000 + 10_000));
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentences_are_capitalised_and_stopped() {
+        assert_eq!(sentence("  deep stroking "), "Deep stroking.");
+        assert_eq!(sentence("Ready?"), "Ready?");
+        assert_eq!(sentence(""), "");
+    }
+
+    #[test]
+    fn durations_read_as_a_person_says_them() {
+        let table = [
+            (45_000, "45 seconds."),
+            (60_000, "1 minute."),
+            (90_000, "1 and a half minutes."),
+            (120_000, "2 minutes."),
+            (130_000, "About 2 minutes."),
+            (170_000, "About 3 minutes."),
+            (1_000, "1 second."),
+        ];
+        for (ms, text) in table {
+            assert_eq!(how_long(ms), text, "{ms} ms");
+        }
+        assert_eq!(remaining(30_000), "30 seconds left.");
+        assert_eq!(remaining(60_000), "1 minute left.");
+    }
+
+    #[test]
+    fn sides_name_themselves() {
+        assert_eq!(first_side("left"), "Left side.");
+        assert_eq!(switch_side("right"), "Switch to the right side.");
+        assert_eq!(switch_side("right leg"), "Switch to the right leg.");
+    }
+
+    #[test]
+    fn stock_phrases_cover_what_numbers_make() {
+        let stock = stock_phrases();
+        for phrase in [
+            "15",
+            "15 times.",
+            "Round 2 of 3.",
+            "Session 4 of 15.",
+            "About 25 minutes.",
+            "10 seconds left.",
+            "3.",
+        ] {
+            assert!(stock.binary_search(&phrase.to_string()).is_ok(), "{phrase}");
+        }
+    }
+
+    #[test]
+    fn resume_names_the_repetition() {
+        assert_eq!(
+            resuming("Deep stroking", Some((7, 15))),
+            "Resuming: Deep stroking, 7 of 15."
+        );
+        assert_eq!(resuming("Stroking.", None), "Resuming: Stroking.");
+    }
+}

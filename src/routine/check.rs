@@ -1,0 +1,92 @@
+//! `massage-cue check FILE...`: validates routine files and reports every
+//! error, and the planner's warnings for the files that are valid.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use super::{Routine, load_routine};
+use crate::plan::{self, Level, Options};
+use crate::speech::Estimate;
+
+/// What `check` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CheckReport {
+    /// Files checked.
+    pub files: usize,
+    /// Files with at least one error.
+    pub failed: usize,
+    /// Warnings over all valid files.
+    pub warnings: usize,
+}
+
+impl CheckReport {
+    /// Whether every file is a valid routine (warnings allowed).
+    pub fn all_valid(&self) -> bool {
+        self.failed == 0
+    }
+}
+
+/// Checks every file, printing `path: ok`, `path: warning: ...` or every
+/// error (as `path:line:column: key: message`) to standard output.
+pub fn check_files(paths: &[PathBuf]) -> CheckReport {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    // when the report cannot be written, nothing can be vouched for
+    check_files_to(paths, &mut out).unwrap_or(CheckReport {
+        files: paths.len(),
+        failed: paths.len(),
+        warnings: 0,
+    })
+}
+
+/// [`check_files`], writing the report to `out`.
+pub fn check_files_to(paths: &[PathBuf], out: &mut dyn Write) -> io::Result<CheckReport> {
+    let mut report = CheckReport::default();
+    for path in paths {
+        report.files += 1;
+        match load_routine(path) {
+            Ok(routine) => {
+                let warnings = plan_warnings(&routine);
+                for warning in &warnings {
+                    writeln!(out, "{}: warning: {warning}", path.display())?;
+                }
+                report.warnings += warnings.len();
+                writeln!(out, "{}: ok", path.display())?;
+            }
+            Err(err) => {
+                report.failed += 1;
+                writeln!(out, "{err}")?;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// What the planner warns about in a valid routine (counts that do not fit
+/// their tempo, cues dropped for want of room), at both ends of every
+/// range, each warning once.
+pub fn plan_warnings(routine: &Routine) -> Vec<String> {
+    let mut warnings: Vec<String> = Vec::new();
+    for level in [Level::Low, Level::High] {
+        let options = Options {
+            level,
+            ..Options::default()
+        };
+        match plan::plan(routine, &options, &Estimate) {
+            Ok(plan) => {
+                for warning in plan.warnings {
+                    if !warnings.contains(&warning) {
+                        warnings.push(warning);
+                    }
+                }
+            }
+            Err(err) => {
+                let warning = format!("cannot plan a session: {err}");
+                if !warnings.contains(&warning) {
+                    warnings.push(warning);
+                }
+            }
+        }
+    }
+    warnings
+}

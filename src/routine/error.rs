@@ -1,0 +1,183 @@
+//! Why a routine file was refused: every problem names the file, the line
+//! and column, the key, what was wrong and how to put it right.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+use super::limits::MAX_FILE_BYTES;
+
+/// One thing wrong in a routine file, at an exact place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The file as it was named.
+    pub file: PathBuf,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column, counted in characters.
+    pub column: u32,
+    /// Where in the routine, e.g. `step[3].reps` or `defaults.tempo`
+    /// (steps and parts are numbered from 1, as a reader counts them).
+    /// Empty when the problem is not about one key (broken TOML).
+    pub key: String,
+    /// What was wrong and, briefly, what is expected.
+    pub message: String,
+    /// How to fix it, when there is more to say.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file.display(), self.line, self.column)?;
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a routine could not be loaded.
+#[derive(Debug, Error)]
+pub enum RoutineError {
+    /// The file could not be read.
+    #[error("{}: cannot read the routine: {source}", file.display())]
+    Read {
+        file: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The file is larger than any routine needs to be.
+    #[error(
+        "{}: the file is {size} bytes, more than the limit of {} bytes (1 MiB) for a routine; is this the right file?",
+        file.display(),
+        MAX_FILE_BYTES
+    )]
+    TooLarge { file: PathBuf, size: u64 },
+    /// The text is not a valid routine. Holds every problem found, in the
+    /// order they appear in the file; never empty.
+    #[error("{}", ProblemList(problems))]
+    Invalid {
+        file: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+impl RoutineError {
+    /// The file the error is about.
+    pub fn file(&self) -> &std::path::Path {
+        match self {
+            RoutineError::Read { file, .. }
+            | RoutineError::TooLarge { file, .. }
+            | RoutineError::Invalid { file, .. } => file,
+        }
+    }
+
+    /// The problems found in the text, in file order; empty when the file
+    /// could not be read at all.
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            RoutineError::Invalid { problems, .. } => problems,
+            _ => &[],
+        }
+    }
+}
+
+/// Problems one per paragraph.
+struct ProblemList<'a>(&'a [Problem]);
+
+impl fmt::Display for ProblemList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, problem) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{problem}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Turns byte offsets into 1-based line and column (in characters).
+#[derive(Debug)]
+pub(crate) struct LineIndex<'a> {
+    text: &'a str,
+    /// Byte offset where each line starts.
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { text, starts }
+    }
+
+    /// Line and column of byte `offset`; offsets past the end or inside a
+    /// character are clamped to the nearest place before them.
+    pub(crate) fn locate(&self, offset: usize) -> (u32, u32) {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        let line = self.starts.partition_point(|&start| start <= offset) - 1;
+        // a byte-order mark is not something a reader sees as a column
+        let start = if line == 0 && self.text.starts_with('\u{feff}') {
+            '\u{feff}'.len_utf8().min(offset)
+        } else {
+            self.starts[line]
+        };
+        let column = self.text[start..offset].chars().count() + 1;
+        (to_u32(line + 1), to_u32(column))
+    }
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        let index = LineIndex::new("a = 1\nnäme = \"x\"\n");
+        assert_eq!(index.locate(0), (1, 1));
+        assert_eq!(index.locate(4), (1, 5));
+        assert_eq!(index.locate(6), (2, 1));
+        // "näme" has a two-byte character: `=` is byte 12, character 6
+        assert_eq!(index.locate(12), (2, 6));
+        assert_eq!(index.locate(1000), (3, 1));
+    }
+
+    #[test]
+    fn a_byte_order_mark_takes_no_column() {
+        let index = LineIndex::new("\u{feff}name = 1\nx");
+        assert_eq!(index.locate(3), (1, 1));
+        assert_eq!(index.locate(10), (1, 8));
+        assert_eq!(index.locate(12), (2, 1));
+    }
+
+    #[test]
+    fn display_names_file_line_column_key_and_hint() {
+        let problem = Problem {
+            file: PathBuf::from("routines/x.toml"),
+            line: 12,
+            column: 9,
+            key: "step[3].reps".into(),
+            message: "0 is not a valid count; write a whole number from 1 to 1000".into(),
+            hint: Some("`reps = 10`".into()),
+        };
+        assert_eq!(
+            problem.to_string(),
+            "routines/x.toml:12:9: step[3].reps: 0 is not a valid count; \
+             write a whole number from 1 to 1000\n  hint: `reps = 10`"
+        );
+    }
+}

@@ -1,0 +1,359 @@
+//! The session as a pure state machine: where we are in the plan, and what
+//! pause, resume, next, previous and repeat do. It is told the time (in
+//! milliseconds of a monotonic clock the caller chooses) and never reads a
+//! clock, so every rule here is tested exactly.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::{CueKind, Plan, wording};
+use crate::routine::Ms;
+
+/// A cue whose deadline passed longer ago than this is dropped, not played:
+/// after a stall (suspend, overload) stale counts never come in a burst.
+pub const STALE_AFTER: Ms = 150;
+/// `prev` this soon after a step began goes to the step before it.
+pub const PREV_GRACE: Ms = 3_000;
+/// Silence after the "Resuming" phrase before the plan carries on.
+pub const RESUME_GAP: Ms = 400;
+
+/// The state a client sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Idle,
+    Running,
+    Paused,
+    Finished,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    /// The plan's offset `anchor_pos` is reached at clock time `anchor_at`;
+    /// `anchor_at` may lie in the future while the resume phrase is said.
+    Running {
+        anchor_at: Ms,
+        anchor_pos: Ms,
+    },
+    Paused {
+        pos: Ms,
+    },
+    Finished,
+}
+
+/// What the player should do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Play the plan's cue with this index now.
+    Play(usize),
+    /// Nothing is due before the clock reaches this time.
+    Wait(Ms),
+    /// The session is over (or paused): nothing more to play.
+    Nothing,
+}
+
+/// Where the session is, for `status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub state: State,
+    pub routine: String,
+    /// 0-based index of the current step; `None` in the opening and closing.
+    pub step: Option<usize>,
+    pub step_name: Option<String>,
+    pub steps: usize,
+    /// Repetition `rep` of `reps` in a counted step.
+    pub rep: Option<u32>,
+    pub reps: Option<u32>,
+    pub elapsed_ms: Ms,
+    pub remaining_ms: Ms,
+    /// Time left in the current step.
+    pub step_remaining_ms: Option<Ms>,
+}
+
+/// One session of one plan.
+#[derive(Debug, Clone)]
+pub struct Session {
+    plan: Arc<Plan>,
+    phase: Phase,
+    /// Index of the next cue to play.
+    next: usize,
+    /// Cues dropped as stale since the session started.
+    dropped: usize,
+}
+
+impl Session {
+    /// A session that starts playing the plan at clock time `now`.
+    pub fn start(plan: Arc<Plan>, now: Ms) -> Session {
+        Session {
+            plan,
+            phase: Phase::Running {
+                anchor_at: now,
+                anchor_pos: 0,
+            },
+            next: 0,
+            dropped: 0,
+        }
+    }
+
+    /// A session restored paused at plan offset `pos` (after a restart).
+    pub fn paused_at(plan: Arc<Plan>, pos: Ms) -> Session {
+        let pos = pos.min(plan.total_ms);
+        let next = first_cue_at_or_after(&plan, pos);
+        Session {
+            plan,
+            phase: Phase::Paused { pos },
+            next,
+            dropped: 0,
+        }
+    }
+
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    pub fn state(&self) -> State {
+        match self.phase {
+            Phase::Running { .. } => State::Running,
+            Phase::Paused { .. } => State::Paused,
+            Phase::Finished => State::Finished,
+        }
+    }
+
+    /// How many cues were dropped as stale.
+    pub fn dropped(&self) -> usize {
+        self.dropped
+    }
+
+    /// The plan offset at clock time `now`.
+    pub fn position(&self, now: Ms) -> Ms {
+        match self.phase {
+            Phase::Running {
+                anchor_at,
+                anchor_pos,
+            } => (anchor_pos + now.saturating_sub(anchor_at)).min(self.plan.total_ms),
+            Phase::Paused { pos } => pos,
+            Phase::Finished => self.plan.total_ms,
+        }
+    }
+
+    /// The clock time at which plan offset `pos` is reached while running.
+    fn clock_at(&self, pos: Ms) -> Option<Ms> {
+        match self.phase {
+            Phase::Running {
+                anchor_at,
+                anchor_pos,
+            } => Some(anchor_at + pos.saturating_sub(anchor_pos)),
+            _ => None,
+        }
+    }
+
+    /// What to do at clock time `now`: play the next cue, wait until its
+    /// deadline, or nothing. Cues more than [`STALE_AFTER`] late are
+    /// skipped and counted. Call again after playing a cue.
+    pub fn due(&mut self, now: Ms) -> Due {
+        let Phase::Running { .. } = self.phase else {
+            return Due::Nothing;
+        };
+        while let Some(cue) = self.plan.cues.get(self.next) {
+            let deadline = self.clock_at(cue.at_ms).unwrap_or(now);
+            if now < deadline {
+                return Due::Wait(deadline);
+            }
+            self.next += 1;
+            if now - deadline <= STALE_AFTER {
+                return Due::Play(self.next - 1);
+            }
+            self.dropped += 1;
+        }
+        let end = self.clock_at(self.plan.total_ms).unwrap_or(now);
+        if now < end {
+            return Due::Wait(end);
+        }
+        self.phase = Phase::Finished;
+        Due::Nothing
+    }
+
+    /// Pauses at `now`; returns false when there was nothing to pause.
+    pub fn pause(&mut self, now: Ms) -> bool {
+        match self.phase {
+            Phase::Running { .. } => {
+                let pos = self.position(now);
+                self.phase = Phase::Paused { pos };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Where a resume carries on: the start of the repetition that was
+    /// under way, or of the cue that was cut off.
+    pub fn resume_point(&self, now: Ms) -> Ms {
+        let pos = self.position(now);
+        let cues = &self.plan.cues;
+        // the latest cue that has begun
+        let Some(mut i) = cues.iter().rposition(|c| c.at_ms <= pos) else {
+            return 0;
+        };
+        if let Some(rep) = cues[i].rep {
+            // back to the first cue of that repetition (a count before its press)
+            while i > 0 && cues[i - 1].rep == Some(rep) && cues[i - 1].step == cues[i].step {
+                i -= 1;
+            }
+            return cues[i].at_ms;
+        }
+        let cue = &cues[i];
+        if pos < cue.end_ms() { cue.at_ms } else { pos }
+    }
+
+    /// What is said when resuming: "Resuming: Deep stroking, 7 of 15."
+    pub fn resume_phrase(&self, now: Ms) -> String {
+        let point = self.resume_point(now);
+        let status = self.status_at(point, State::Paused);
+        match status.step_name {
+            Some(name) => wording::resuming(&name, status.rep.zip(status.reps)),
+            None => wording::resuming(&self.plan.routine, None),
+        }
+    }
+
+    /// Resumes a paused session at `now`. The caller first says the
+    /// [`Session::resume_phrase`], which lasts `phrase_ms`; the plan carries
+    /// on from the [`Session::resume_point`] once it is said.
+    pub fn resume(&mut self, now: Ms, phrase_ms: Ms) -> bool {
+        let Phase::Paused { .. } = self.phase else {
+            return false;
+        };
+        let pos = self.resume_point(now);
+        self.seek(pos, Some(now + phrase_ms + RESUME_GAP));
+        true
+    }
+
+    /// Moves to plan offset `pos`: running from clock time `from` when
+    /// given, else paused there.
+    fn seek(&mut self, pos: Ms, from: Option<Ms>) {
+        let pos = pos.min(self.plan.total_ms);
+        self.next = first_cue_at_or_after(&self.plan, pos);
+        self.phase = match from {
+            Some(anchor_at) => Phase::Running {
+                anchor_at,
+                anchor_pos: pos,
+            },
+            None => Phase::Paused { pos },
+        };
+    }
+
+    /// A jump keeps a running session running and a paused one paused.
+    fn jump(&mut self, now: Ms, pos: Ms) {
+        match self.phase {
+            Phase::Running { .. } => self.seek(pos, Some(now)),
+            Phase::Paused { .. } => self.seek(pos, None),
+            Phase::Finished => {}
+        }
+    }
+
+    /// Jumps to the start of the next step (or the closing after the last).
+    pub fn next_step(&mut self, now: Ms) {
+        let pos = self.position(now);
+        let target = match self.step_at(pos) {
+            Some(i) => self
+                .plan
+                .steps
+                .get(i + 1)
+                .map_or(self.closing_start(), |s| s.start_ms),
+            None if pos < self.opening_end() => self.opening_end(),
+            None => return,
+        };
+        self.jump(now, target);
+    }
+
+    /// Jumps to the start of this step, or the previous one when this one
+    /// began less than [`PREV_GRACE`] ago.
+    pub fn prev_step(&mut self, now: Ms) {
+        let pos = self.position(now);
+        let current = self.step_at(pos).or_else(|| {
+            // in the closing, "previous" is the last step
+            (pos >= self.closing_start()).then(|| self.plan.steps.len().saturating_sub(1))
+        });
+        let Some(i) = current else {
+            self.jump(now, 0);
+            return;
+        };
+        let start = self.plan.steps[i].start_ms;
+        let target =
+            if pos.saturating_sub(start) < PREV_GRACE && i > 0 && self.step_at(pos).is_some() {
+                self.plan.steps[i - 1].start_ms
+            } else {
+                start
+            };
+        self.jump(now, target);
+    }
+
+    /// Restarts the current step.
+    pub fn repeat_step(&mut self, now: Ms) {
+        let pos = self.position(now);
+        if let Some(i) = self.step_at(pos) {
+            self.jump(now, self.plan.steps[i].start_ms);
+        }
+    }
+
+    fn opening_end(&self) -> Ms {
+        self.plan.steps.first().map_or(0, |s| s.start_ms)
+    }
+
+    fn closing_start(&self) -> Ms {
+        self.plan.steps.last().map_or(0, |s| s.end_ms)
+    }
+
+    /// The step under way at plan offset `pos`.
+    pub fn step_at(&self, pos: Ms) -> Option<usize> {
+        self.plan
+            .steps
+            .iter()
+            .position(|s| s.start_ms <= pos && pos < s.end_ms)
+    }
+
+    /// Where the session is at clock time `now`.
+    pub fn status(&self, now: Ms) -> Status {
+        self.status_at(self.position(now), self.state())
+    }
+
+    fn status_at(&self, pos: Ms, state: State) -> Status {
+        let step = self.step_at(pos);
+        let rep = step.and_then(|i| {
+            let begun = first_cue_at_or_after(&self.plan, pos + 1);
+            self.plan.cues[..begun]
+                .iter()
+                .rev()
+                .take_while(|c| c.step == Some(i))
+                .find_map(|c| c.rep)
+        });
+        let planned = step.map(|i| &self.plan.steps[i]);
+        Status {
+            state,
+            routine: self.plan.routine.clone(),
+            step,
+            step_name: planned.map(|s| s.name.clone()),
+            steps: self.plan.steps.len(),
+            rep: rep.map(|r| r.n),
+            reps: rep.map(|r| r.of).or(planned.and_then(|s| s.reps)),
+            elapsed_ms: pos,
+            remaining_ms: self.plan.total_ms - pos,
+            step_remaining_ms: planned.map(|s| s.end_ms - pos),
+        }
+    }
+
+    /// Whether the cue with index `i` is the session's last spoken words.
+    pub fn is_closing(&self, i: usize) -> bool {
+        self.plan
+            .cues
+            .get(i)
+            .is_some_and(|c| matches!(c.kind, CueKind::End | CueKind::Chime))
+    }
+}
+
+fn first_cue_at_or_after(plan: &Plan, pos: Ms) -> usize {
+    plan.cues.partition_point(|c| c.at_ms < pos)
+}
+
+#[cfg(test)]
+mod tests;

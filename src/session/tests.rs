@@ -1,0 +1,253 @@
+//! The session's rules on a small plan, with exact times.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::plan::{Options, plan};
+use crate::routine::{CountMode, Kind, Positions, Routine, Span, Step, Work};
+use crate::speech::{ClipLengths, Sound};
+
+struct Words;
+
+impl ClipLengths for Words {
+    fn speech_ms(&self, text: &str) -> Ms {
+        100 * text.split_whitespace().count().max(1) as Ms
+    }
+    fn sound_ms(&self, sound: Sound) -> Ms {
+        match sound {
+            Sound::Tick => 50,
+            Sound::Chime => 1000,
+        }
+    }
+}
+
+fn step(name: &str, work: Work) -> Step {
+    Step {
+        name: name.into(),
+        say: None,
+        tip: None,
+        work,
+        sides: vec![],
+        positions: Positions::Count(1),
+        move_text: None,
+        rounds: Span::exactly(1),
+        rest: 0,
+        line: 1,
+    }
+}
+
+/// Stroking 20 s, deep stroking 15 × 3 s, then pressing 3 × (hold 4 s).
+fn sample() -> Arc<Plan> {
+    let routine = Routine {
+        name: "Lower back".into(),
+        description: None,
+        kind: Kind::Partner,
+        length: None,
+        course: None,
+        cautions: vec![],
+        prepare: None,
+        steps: vec![
+            step(
+                "Stroking",
+                Work::Timed {
+                    time: Span::exactly(20_000),
+                },
+            ),
+            step(
+                "Deep stroking",
+                Work::Counted {
+                    reps: Span::exactly(15),
+                    tempo: 3_000,
+                    hold: None,
+                    count: CountMode::Every,
+                },
+            ),
+            step(
+                "Pressing",
+                Work::Counted {
+                    reps: Span::exactly(3),
+                    tempo: 2_000,
+                    hold: Some(Span::exactly(4_000)),
+                    count: CountMode::Every,
+                },
+            ),
+        ],
+        source: None,
+    };
+    Arc::new(plan(&routine, &Options::default(), &Words).expect("plans"))
+}
+
+fn count_cue(plan: &Plan, step: usize, n: u32) -> usize {
+    plan.cues
+        .iter()
+        .position(|c| c.step == Some(step) && c.rep.is_some_and(|r| r.n == n))
+        .expect("the count exists")
+}
+
+/// Plays a running session from `from` to `until`, as a player would:
+/// returns the cue indices played and when.
+fn play(session: &mut Session, from: Ms, until: Ms) -> Vec<(Ms, usize)> {
+    let mut now = from;
+    let mut out = Vec::new();
+    while now <= until {
+        match session.due(now) {
+            Due::Play(i) => out.push((now, i)),
+            Due::Wait(t) => now = t,
+            Due::Nothing => break,
+        }
+    }
+    out
+}
+
+#[test]
+fn cues_fall_due_at_their_offsets_from_the_start() {
+    let plan = sample();
+    let mut s = Session::start(plan.clone(), 1_000);
+    let played = play(&mut s, 1_000, 1_000 + plan.total_ms);
+    assert_eq!(played.len(), plan.cues.len());
+    for (at, i) in played {
+        assert_eq!(at, 1_000 + plan.cues[i].at_ms);
+    }
+    assert_eq!(s.state(), State::Finished);
+    assert_eq!(s.due(1_000 + plan.total_ms + 5), Due::Nothing);
+}
+
+#[test]
+fn after_a_stall_stale_cues_are_dropped_not_burst() {
+    let plan = sample();
+    let mut s = Session::start(plan.clone(), 0);
+    let c3 = count_cue(&plan, 1, 3);
+    let c6 = count_cue(&plan, 1, 6);
+    // play up to count 3, then the clock jumps 10 s (a suspend)
+    let played = play(&mut s, 0, plan.cues[c3].at_ms);
+    assert_eq!(played.last().map(|p| p.1), Some(c3));
+    let wake = plan.cues[c3].at_ms + 10_000;
+    // counts 4..6 are stale; 6 is due at count3+9 s, so at +10 s it is stale too
+    let next = s.due(wake);
+    assert_eq!(next, Due::Wait(plan.cues[c6 + 1].at_ms));
+    assert_eq!(s.dropped(), 3);
+    // within the tolerance a late cue still plays
+    assert_eq!(
+        s.due(plan.cues[c6 + 1].at_ms + STALE_AFTER),
+        Due::Play(c6 + 1)
+    );
+}
+
+#[test]
+fn pause_and_resume_carry_on_from_the_repetition() {
+    let plan = sample();
+    let mut s = Session::start(plan.clone(), 0);
+    let c7 = count_cue(&plan, 1, 7);
+    let mid_rep = plan.cues[c7].at_ms + 1_700;
+    play(&mut s, 0, mid_rep);
+    assert!(s.pause(mid_rep));
+    assert!(!s.pause(mid_rep + 5), "pausing twice is a no-op");
+    assert_eq!(s.state(), State::Paused);
+    assert_eq!(s.due(mid_rep + 60_000), Due::Nothing, "silent while paused");
+    let later = mid_rep + 60_000;
+    assert_eq!(s.position(later), mid_rep);
+    assert_eq!(s.resume_phrase(later), "Resuming: Deep stroking, 7 of 15.");
+    assert_eq!(s.resume_point(later), plan.cues[c7].at_ms);
+    assert!(s.resume(later, 2_000));
+    // the phrase is said, then count 7 comes again
+    assert_eq!(s.due(later), Due::Wait(later + 2_000 + RESUME_GAP));
+    assert_eq!(s.due(later + 2_000 + RESUME_GAP), Due::Play(c7));
+    let status = s.status(later + 2_000 + RESUME_GAP);
+    assert_eq!((status.rep, status.reps), (Some(7), Some(15)));
+}
+
+#[test]
+fn a_held_repetition_resumes_from_its_count() {
+    let plan = sample();
+    let mut s = Session::start(plan.clone(), 0);
+    let first = count_cue(&plan, 2, 2);
+    let release = plan.cues[first..]
+        .iter()
+        .position(|c| c.kind == CueKind::Release)
+        .map(|i| first + i)
+        .expect("a release");
+    let inside_hold = plan.cues[release].at_ms - 500;
+    play(&mut s, 0, inside_hold);
+    s.pause(inside_hold);
+    assert_eq!(s.resume_point(inside_hold), plan.cues[first].at_ms);
+    assert_eq!(s.resume_phrase(inside_hold), "Resuming: Pressing, 2 of 3.");
+}
+
+#[test]
+fn an_announcement_cut_off_is_said_again() {
+    let plan = sample();
+    let mut s = Session::start(plan.clone(), 0);
+    let announce = plan.steps[1].start_ms;
+    s.pause(announce + 50);
+    assert_eq!(s.resume_point(announce + 50), announce);
+    assert_eq!(s.resume_phrase(announce + 50), "Resuming: Deep stroking.");
+}
+
+#[test]
+fn next_prev_and_repeat_jump_to_step_boundaries() {
+    let plan = sample();
+    let steps = &plan.steps;
+    let mut s = Session::start(plan.clone(), 0);
+    let now = steps[0].start_ms + 8_000;
+    s.next_step(now);
+    assert_eq!(s.position(now), steps[1].start_ms);
+    assert_eq!(s.status(now).step, Some(1));
+    // prev right after a step began goes to the one before
+    s.prev_step(now + 1_000);
+    assert_eq!(s.position(now + 1_000), steps[0].start_ms);
+    // prev well into a step goes to its start
+    s.prev_step(now + 6_000);
+    assert_eq!(s.position(now + 6_000), steps[0].start_ms);
+    // repeat restarts the current step and plays its announcement again
+    s.next_step(now + 7_000);
+    s.repeat_step(now + 12_000);
+    assert_eq!(s.position(now + 12_000), steps[1].start_ms);
+    let first_of_step = plan
+        .cues
+        .iter()
+        .position(|c| c.step == Some(1))
+        .expect("cue");
+    assert_eq!(s.due(now + 12_000), Due::Play(first_of_step));
+    // next on the last step goes to the closing
+    s.next_step(now + 13_000);
+    s.next_step(now + 13_000);
+    assert_eq!(s.position(now + 13_000), steps[2].end_ms);
+    assert_eq!(s.status(now + 13_000).step, None);
+}
+
+#[test]
+fn jumps_while_paused_stay_paused() {
+    let plan = sample();
+    let mut s = Session::start(plan.clone(), 0);
+    s.pause(plan.steps[0].start_ms + 3_000);
+    s.next_step(100_000);
+    assert_eq!(s.state(), State::Paused);
+    assert_eq!(s.position(200_000), plan.steps[1].start_ms);
+}
+
+#[test]
+fn status_reports_step_repetition_and_time() {
+    let plan = sample();
+    let s = Session::start(plan.clone(), 0);
+    let c4 = count_cue(&plan, 1, 4);
+    let at = plan.cues[c4].at_ms + 10;
+    let status = s.status(at);
+    assert_eq!(status.state, State::Running);
+    assert_eq!(status.step, Some(1));
+    assert_eq!(status.step_name.as_deref(), Some("Deep stroking"));
+    assert_eq!((status.rep, status.reps), (Some(4), Some(15)));
+    assert_eq!(status.elapsed_ms, at);
+    assert_eq!(status.remaining_ms, plan.total_ms - at);
+    assert_eq!(status.step_remaining_ms, Some(plan.steps[1].end_ms - at));
+}
+
+#[test]
+fn a_restored_session_waits_paused_where_it_was() {
+    let plan = sample();
+    let c9 = count_cue(&plan, 1, 9);
+    let mut s = Session::paused_at(plan.clone(), plan.cues[c9].at_ms + 1_000);
+    assert_eq!(s.state(), State::Paused);
+    assert_eq!(s.resume_phrase(0), "Resuming: Deep stroking, 9 of 15.");
+    s.resume(0, 1_000);
+    assert_eq!(s.due(1_000 + RESUME_GAP), Due::Play(c9));
+}
