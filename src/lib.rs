@@ -6,10 +6,20 @@
 //! [`plan::Plan`] (a timeline of cues) → the player → the audio output.
 //! The first two are pure and know nothing of clocks or sound.
 
+pub mod audio;
 pub mod cli;
+pub mod client;
+pub mod clip;
 pub mod commands;
+pub mod config;
+pub mod daemon;
 pub mod display;
+pub mod follow;
+pub mod history;
 pub mod plan;
+pub mod protocol;
 pub mod routine;
 pub mod session;
 pub mod speech;
+pub mod state;
+pub mod voice;

@@ -137,6 +137,11 @@ impl Session {
         }
     }
 
+    /// The clock time at which cue `i` is due, while running.
+    pub fn deadline(&self, i: usize) -> Option<Ms> {
+        self.plan.cues.get(i).and_then(|c| self.clock_at(c.at_ms))
+    }
+
     /// The clock time at which plan offset `pos` is reached while running.
     fn clock_at(&self, pos: Ms) -> Option<Ms> {
         match self.phase {

@@ -1,0 +1,104 @@
+//! Sound: the output device, the player that follows a plan's timeline on
+//! exact time, and rendering a whole session to a WAV file.
+//!
+//! - [`AudioOut`] opens the default output device once and keeps it open for
+//!   a session (a sound server needs a second or two to open a stream).
+//! - [`CueSink`] is what the player needs from an output: "start this clip
+//!   now" and "silence". [`AudioOut`] implements it, and so does
+//!   [`RecordingSink`], a double that notes the time of every call, for
+//!   tests on tokio's paused clock.
+//! - [`play_plan`] sleeps until each cue's absolute deadline and starts its
+//!   clip; cues left stale by a stall are dropped, never played in a burst.
+//! - [`render`] and [`render_to_wav`] place every clip at its exact sample,
+//!   without any device.
+
+mod output;
+mod player;
+mod recording;
+mod render;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+pub use output::{AudioOut, say};
+pub use player::{
+    DEFAULT_LATE_TOLERANCE, PlayEvent, PlayOptions, PlayOutcome, Stopped, TimedClip, play_plan,
+    timeline,
+};
+pub use recording::{RecordingSink, SinkCall};
+pub use render::{
+    RenderSummary, render, render_timeline, render_timeline_to_wav, render_to_wav, write_wav,
+};
+
+use crate::clip::Clip;
+
+/// What the player needs from an audio output.
+///
+/// Both calls must return at once: the player calls them on its deadline
+/// and anything slow here would show up as lateness.
+pub trait CueSink {
+    /// Start `clip` at `due`: a cue's deadline, which is now or has just
+    /// passed. An output that buffers audio ahead uses `due` to put the clip
+    /// on the sample it was due at, whatever the moment the device takes its
+    /// next buffer and however late the caller woke. Clips still sounding
+    /// keep sounding, mixed (the planner guarantees spoken cues do not
+    /// overlap).
+    fn play_at(&mut self, clip: &Clip, due: Instant) -> Result<(), AudioError>;
+
+    /// Start `clip` now.
+    fn play(&mut self, clip: &Clip) -> Result<(), AudioError> {
+        self.play_at(clip, Instant::now())
+    }
+
+    /// Stop everything that is sounding, at once.
+    fn silence(&mut self);
+}
+
+impl<S: CueSink + ?Sized> CueSink for &mut S {
+    fn play_at(&mut self, clip: &Clip, due: Instant) -> Result<(), AudioError> {
+        (**self).play_at(clip, due)
+    }
+
+    fn silence(&mut self) {
+        (**self).silence()
+    }
+}
+
+/// Everything that can go wrong with sound.
+#[derive(Debug, thiserror::Error)]
+pub enum AudioError {
+    /// There is no output device: no sound card and no sound server.
+    #[error(
+        "no audio output device is available ({detail}); connect a sound device or start a \
+         sound server such as PulseAudio or PipeWire"
+    )]
+    DeviceNotAvailable {
+        /// What the audio backend said.
+        detail: String,
+    },
+    /// A device exists but its stream could not be opened.
+    #[error("could not open the audio output: {detail}")]
+    Open {
+        /// What the audio backend said.
+        detail: String,
+    },
+    /// The stream opened but the device never asked for samples.
+    #[error("the audio output opened but did not start playing within {0:?}")]
+    NotStarted(Duration),
+    /// The output was closed (its device thread ended) while still in use.
+    #[error("the audio output has closed")]
+    Closed,
+    /// A clip with no samples per second cannot be played or rendered.
+    #[error("a clip has a sample rate of 0 Hz")]
+    ZeroRate,
+    /// Writing a WAV file failed.
+    #[error("could not write {}: {source}", path.display())]
+    Wav {
+        /// The file being written.
+        path: PathBuf,
+        /// Why it failed.
+        source: hound::Error,
+    },
+}

@@ -1,0 +1,594 @@
+//! The output device, opened once per session.
+//!
+//! # Putting clips on the right sample
+//!
+//! The device asks for audio a buffer at a time and keeps some queued. A
+//! clip handed to a mixer would start wherever the next buffer happens to
+//! begin, so its onset would wander by up to a buffer. Instead, every time
+//! the device asks for a buffer, the stream notes which frame comes next
+//! and when the device says that frame will play; from that it keeps an
+//! anchor, the instant frame 0 plays. Every frame `f` then plays at
+//! `anchor + f / rate` (plus whatever fixed latency lies beyond the
+//! device's own report), and a clip due at `t` is placed on frame
+//! `(t + start_delay - anchor) × rate`: the same delay for every clip, so
+//! cue spacing is kept to the sample.
+//!
+//! The anchor is the median of the estimates from the last second or so of
+//! buffers: a buffer whose report is thrown off (the callback thread was
+//! preempted between the device's report and reading the clock) is
+//! outvoted, while a real change (the stream slipping after an underrun, a
+//! device clock that runs a little fast or slow) is followed within half a
+//! second.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rodio::Source;
+use rodio::cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use rodio::cpal::{self, FromSample, SampleFormat, SizedSample};
+use rodio::mixer::{Mixer, MixerSource};
+
+use super::{AudioError, CueSink};
+use crate::clip::Clip;
+
+/// How long [`AudioOut::open`] waits for the device to start asking for
+/// audio. Sound servers take one to two seconds to open a stream.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the device is watched once it asks for audio, to learn how far
+/// ahead of playback it queues.
+const WARM_UP: Duration = Duration::from_millis(300);
+
+/// The device buffer asked for: short, so that `silence` takes effect
+/// soon, yet long enough not to run dry on a busy machine.
+const BUFFER: Duration = Duration::from_millis(10);
+
+/// How many recent buffers the anchor is the median of.
+const ANCHOR_WINDOW: usize = 63;
+
+/// Margin over the deepest queue seen during warm-up.
+const DELAY_MARGIN: Duration = Duration::from_millis(10);
+
+/// No anchor yet.
+const UNKNOWN: i64 = i64::MIN;
+
+/// The default output device, kept open for a whole session.
+///
+/// The device is opened on a thread of its own (some backends' streams
+/// cannot move between threads), so `AudioOut` itself is `Send + Sync` and
+/// a session task on any runtime can own it. Dropping it closes the device.
+///
+/// Every clip sounds exactly [`start_delay`](AudioOut::start_delay) after
+/// it was due (see the module documentation), so the spacing of cues is
+/// kept to the sample however the device buffers.
+pub struct AudioOut {
+    mixer: Mixer,
+    clock: Arc<StreamClock>,
+    /// Bumped by [`silence`](CueSink::silence): clips started under an older
+    /// value stop at their next sample.
+    epoch: Arc<AtomicU64>,
+    /// Clips handed over and not finished.
+    sounding: Arc<AtomicUsize>,
+    start_delay: Duration,
+    channels: u16,
+    rate: u32,
+    close: Option<mpsc::Sender<()>>,
+    device_thread: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for AudioOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AudioOut")
+            .field("channels", &self.channels)
+            .field("rate", &self.rate)
+            .field("start_delay", &self.start_delay)
+            .field("sounding", &self.sounding.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the device thread hands back once the stream is open.
+struct Opened {
+    mixer: Mixer,
+    clock: Arc<StreamClock>,
+    channels: u16,
+    rate: u32,
+}
+
+impl AudioOut {
+    /// Opens the default output device and returns once it is asking for
+    /// audio steadily, so the first clip played sounds on time. Blocks for
+    /// as long as the sound server takes to open a stream (1–2 s is
+    /// common): call it once per session, from a blocking context.
+    ///
+    /// Fails with [`AudioError::DeviceNotAvailable`] when there is no device
+    /// at all (no sound card and no sound server).
+    pub fn open() -> Result<AudioOut, AudioError> {
+        Self::open_with_timeout(OPEN_TIMEOUT)
+    }
+
+    /// [`open`](Self::open), failing with [`AudioError::NotStarted`] if the
+    /// device has not asked for audio within `timeout`.
+    pub fn open_with_timeout(timeout: Duration) -> Result<AudioOut, AudioError> {
+        let (opened_tx, opened_rx) = mpsc::channel();
+        let (close_tx, close_rx) = mpsc::channel::<()>();
+        let device_thread = std::thread::Builder::new()
+            .name("audio-out".into())
+            .spawn(move || match open_stream() {
+                Err(err) => {
+                    let _ = opened_tx.send(Err(err));
+                }
+                Ok((stream, opened)) => {
+                    let _ = opened_tx.send(Ok(opened));
+                    // keep the stream open until the AudioOut is dropped
+                    let _ = close_rx.recv();
+                    drop(stream);
+                }
+            })
+            .map_err(|err| AudioError::Open {
+                detail: format!("could not start the audio thread: {err}"),
+            })?;
+        let opened = opened_rx.recv().map_err(|_| AudioError::Open {
+            detail: "the audio thread ended while opening the device".into(),
+        })??;
+
+        let mut out = AudioOut {
+            mixer: opened.mixer,
+            clock: opened.clock,
+            epoch: Arc::new(AtomicU64::new(0)),
+            sounding: Arc::new(AtomicUsize::new(0)),
+            start_delay: Duration::ZERO,
+            channels: opened.channels,
+            rate: opened.rate,
+            close: Some(close_tx),
+            device_thread: Some(device_thread),
+        };
+        out.warm_up(timeout)?;
+        tracing::debug!(?out, "audio output open");
+        Ok(out)
+    }
+
+    /// How long after it was due every clip sounds (plus whatever fixed
+    /// latency lies beyond what the device reports): the deepest the device
+    /// was seen to queue audio, plus a margin.
+    pub fn start_delay(&self) -> Duration {
+        self.start_delay
+    }
+
+    /// The device stream's sample rate.
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// The device stream's channel count (clips are mono and go to all).
+    pub fn channels(&self) -> u16 {
+        self.channels
+    }
+
+    /// How many clips are sounding or waiting for their first sample.
+    pub fn sounding(&self) -> usize {
+        self.sounding.load(Ordering::Acquire)
+    }
+
+    /// Blocks until no clip is sounding and the device has had time to play
+    /// out what it queued, or until `timeout`. Returns whether it went quiet
+    /// in time. For one-off playback such as [`say`]; a session uses
+    /// [`super::play_plan`], which knows when its last clip ends.
+    pub fn drain(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.sounding() > 0 {
+            if Instant::now() >= deadline || self.is_closed() {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // the last samples are still queued: at most a start delay's worth,
+        // plus what the sound server holds beyond the device's report
+        let queued = self.start_delay + Duration::from_millis(200);
+        std::thread::sleep(queued.min(deadline.saturating_duration_since(Instant::now())));
+        true
+    }
+
+    fn is_closed(&self) -> bool {
+        self.device_thread
+            .as_ref()
+            .is_none_or(|thread| thread.is_finished())
+    }
+
+    /// Waits until the device asks for audio, then watches it for a while
+    /// to learn how deep it queues, which sets the start delay.
+    fn warm_up(&mut self, timeout: Duration) -> Result<(), AudioError> {
+        let deadline = Instant::now() + timeout;
+        // the first buffers are taken at once to fill the queue: wait for
+        // the device to take them at its own pace
+        while self.clock.pulls.load(Ordering::Acquire) < 4 {
+            if self.is_closed() {
+                return Err(AudioError::Closed);
+            }
+            if Instant::now() >= deadline {
+                return Err(AudioError::NotStarted(timeout));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        self.clock.max_ahead_ns.store(0, Ordering::Release);
+        std::thread::sleep(WARM_UP);
+        let queued =
+            Duration::from_nanos(self.clock.max_ahead_ns.load(Ordering::Acquire).max(0) as u64);
+        self.start_delay = queued.max(BUFFER) + DELAY_MARGIN;
+        Ok(())
+    }
+
+    /// The stream frame on which a clip due at `due` starts.
+    fn frame_for(&self, due: Instant) -> u64 {
+        let anchor = self.clock.anchor_ns.load(Ordering::Acquire);
+        if anchor == UNKNOWN {
+            return 0;
+        }
+        let due_ns = signed_ns(self.clock.base, due + self.start_delay);
+        let frames = i128::from(due_ns - anchor) * i128::from(self.rate) / 1_000_000_000;
+        frames.max(0) as u64
+    }
+}
+
+impl CueSink for AudioOut {
+    fn play_at(&mut self, clip: &Clip, due: tokio::time::Instant) -> Result<(), AudioError> {
+        let rate = NonZeroU32::new(clip.rate).ok_or(AudioError::ZeroRate)?;
+        if self.is_closed() {
+            return Err(AudioError::Closed);
+        }
+        let start_frame = self.frame_for(due.into_std());
+        self.sounding.fetch_add(1, Ordering::AcqRel);
+        self.mixer.add(Voice {
+            samples: Arc::clone(&clip.samples),
+            pos: 0,
+            rate,
+            start_frame,
+            clock: Arc::clone(&self.clock),
+            epoch: self.epoch.load(Ordering::Acquire),
+            current_epoch: Arc::clone(&self.epoch),
+            sounding: Arc::clone(&self.sounding),
+        });
+        Ok(())
+    }
+
+    fn silence(&mut self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for AudioOut {
+    fn drop(&mut self) {
+        self.silence();
+        drop(self.close.take());
+        if let Some(thread) = self.device_thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Opens the default device at its default rate, channels and sample
+/// format with a short buffer (the device's own buffer if it refuses).
+fn open_stream() -> Result<(cpal::Stream, Opened), AudioError> {
+    let device = cpal::default_host()
+        .default_output_device()
+        .ok_or_else(|| AudioError::DeviceNotAvailable {
+            detail: "the audio host lists no output device".into(),
+        })?;
+    let config = device
+        .default_output_config()
+        .map_err(|e| device_error("reading the default output configuration", &e))?;
+    let rate = config.sample_rate();
+    let channels = config.channels();
+    let format = config.sample_format();
+    let mut stream_config: cpal::StreamConfig = config.into();
+    let frames = (BUFFER.as_secs_f64() * f64::from(rate)) as u32;
+    stream_config.buffer_size = cpal::BufferSize::Fixed(frames.next_power_of_two());
+
+    let built = build_stream(&device, stream_config, format).or_else(|err| {
+        tracing::debug!("a short buffer was refused ({err}); using the device's own");
+        stream_config.buffer_size = cpal::BufferSize::Default;
+        build_stream(&device, stream_config, format)
+    });
+    let (stream, mixer, clock) = built?;
+    stream
+        .play()
+        .map_err(|e| device_error("starting the output stream", &e))?;
+    Ok((
+        stream,
+        Opened {
+            mixer,
+            clock,
+            channels,
+            rate,
+        },
+    ))
+}
+
+fn build_stream(
+    device: &cpal::Device,
+    config: cpal::StreamConfig,
+    format: SampleFormat,
+) -> Result<(cpal::Stream, Mixer, Arc<StreamClock>), AudioError> {
+    let channels = rodio::ChannelCount::new(config.channels).ok_or_else(|| AudioError::Open {
+        detail: "the device offers 0 channels".into(),
+    })?;
+    let rate = rodio::SampleRate::new(config.sample_rate).ok_or_else(|| AudioError::Open {
+        detail: "the device offers a sample rate of 0 Hz".into(),
+    })?;
+    let (mixer, source) = rodio::mixer::mixer(channels, rate);
+    let clock = Arc::new(StreamClock::new(rate.get()));
+    let feeder = Feeder {
+        source,
+        clock: Arc::clone(&clock),
+        channels: u64::from(channels.get()),
+        frames: 0,
+        estimates: Window::new(),
+    };
+    let stream = match format {
+        SampleFormat::F32 => build_typed::<f32>(device, config, feeder),
+        SampleFormat::F64 => build_typed::<f64>(device, config, feeder),
+        SampleFormat::I16 => build_typed::<i16>(device, config, feeder),
+        SampleFormat::I32 => build_typed::<i32>(device, config, feeder),
+        SampleFormat::U16 => build_typed::<u16>(device, config, feeder),
+        SampleFormat::I8 => build_typed::<i8>(device, config, feeder),
+        SampleFormat::U8 => build_typed::<u8>(device, config, feeder),
+        other => {
+            return Err(AudioError::Open {
+                detail: format!("the device wants samples as {other}, which is not supported"),
+            });
+        }
+    }
+    .map_err(|e| device_error("opening the output stream", &e))?;
+    Ok((stream, mixer, clock))
+}
+
+fn build_typed<T>(
+    device: &cpal::Device,
+    config: cpal::StreamConfig,
+    mut feeder: Feeder,
+) -> Result<cpal::Stream, cpal::Error>
+where
+    T: SizedSample + FromSample<f32>,
+{
+    device.build_output_stream::<T, _, _>(
+        config,
+        move |data: &mut [T], info| feeder.fill(data, info),
+        |err| tracing::warn!("audio output: {err}"),
+        None,
+    )
+}
+
+fn device_error(doing: &str, err: &cpal::Error) -> AudioError {
+    let detail = format!("{doing}: {err}");
+    match err.kind() {
+        cpal::ErrorKind::DeviceNotAvailable | cpal::ErrorKind::HostUnavailable => {
+            AudioError::DeviceNotAvailable { detail }
+        }
+        _ => AudioError::Open { detail },
+    }
+}
+
+/// Nanoseconds from `base` to `t`, negative if `t` is earlier.
+fn signed_ns(base: Instant, t: Instant) -> i64 {
+    match t.checked_duration_since(base) {
+        Some(d) => d.as_nanos() as i64,
+        None => -(base.duration_since(t).as_nanos() as i64),
+    }
+}
+
+/// Where the stream stands, shared by the device callback (which writes
+/// it), `AudioOut` and every voice.
+#[derive(Debug)]
+struct StreamClock {
+    /// Instants are kept as nanoseconds from here.
+    base: Instant,
+    rate: u32,
+    /// The frame being produced.
+    frame: AtomicU64,
+    /// When frame 0 plays.
+    anchor_ns: AtomicI64,
+    /// The most audio seen queued ahead of the moment right after a buffer
+    /// was produced.
+    max_ahead_ns: AtomicI64,
+    /// Buffers the device has asked for.
+    pulls: AtomicU64,
+}
+
+impl StreamClock {
+    fn new(rate: u32) -> Self {
+        StreamClock {
+            base: Instant::now(),
+            rate,
+            frame: AtomicU64::new(0),
+            anchor_ns: AtomicI64::new(UNKNOWN),
+            max_ahead_ns: AtomicI64::new(0),
+            pulls: AtomicU64::new(0),
+        }
+    }
+
+    fn frames_ns(&self, frames: u64) -> i64 {
+        (u128::from(frames) * 1_000_000_000 / u128::from(self.rate.max(1))) as i64
+    }
+}
+
+/// Runs in the device callback: fills each buffer from the mixer and keeps
+/// the stream clock.
+struct Feeder {
+    source: MixerSource,
+    clock: Arc<StreamClock>,
+    channels: u64,
+    /// Frames produced before this buffer.
+    frames: u64,
+    estimates: Window,
+}
+
+impl Feeder {
+    fn fill<T: SizedSample + FromSample<f32>>(
+        &mut self,
+        data: &mut [T],
+        info: &cpal::OutputCallbackInfo,
+    ) {
+        let now = Instant::now();
+        let stamp = info.timestamp();
+        let queued = stamp.playback.duration_since(stamp.callback);
+        self.on_pull(now, queued, data.len() as u64 / self.channels);
+
+        for (i, out) in data.iter_mut().enumerate() {
+            let i = i as u64;
+            if i.is_multiple_of(self.channels) {
+                self.clock
+                    .frame
+                    .store(self.frames + i / self.channels, Ordering::Release);
+            }
+            let sample = self.source.next().unwrap_or(0.0);
+            *out = T::from_sample(sample);
+        }
+        self.frames += data.len() as u64 / self.channels;
+        self.clock.frame.store(self.frames, Ordering::Release);
+    }
+
+    /// A buffer of `len` frames is asked for at `now`; its first frame plays
+    /// `queued` later, by the device's account.
+    fn on_pull(&mut self, now: Instant, queued: Duration, len: u64) {
+        let clock = &self.clock;
+        let now_ns = signed_ns(clock.base, now);
+        let first_plays_ns = now_ns + queued.as_nanos() as i64;
+        let anchor = self
+            .estimates
+            .push_median(first_plays_ns - clock.frames_ns(self.frames));
+        // how far past `now` the end of this buffer will play
+        let ahead = anchor + clock.frames_ns(self.frames + len) - now_ns;
+        clock.max_ahead_ns.fetch_max(ahead, Ordering::AcqRel);
+        clock.anchor_ns.store(anchor, Ordering::Release);
+        clock.pulls.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// The last [`ANCHOR_WINDOW`] anchor estimates, without allocating in the
+/// device callback.
+struct Window {
+    values: [i64; ANCHOR_WINDOW],
+    len: usize,
+    next: usize,
+    scratch: [i64; ANCHOR_WINDOW],
+}
+
+impl Window {
+    fn new() -> Self {
+        Window {
+            values: [0; ANCHOR_WINDOW],
+            len: 0,
+            next: 0,
+            scratch: [0; ANCHOR_WINDOW],
+        }
+    }
+
+    /// Adds `value` and returns the median of the window.
+    fn push_median(&mut self, value: i64) -> i64 {
+        self.values[self.next] = value;
+        self.next = (self.next + 1) % ANCHOR_WINDOW;
+        self.len = (self.len + 1).min(ANCHOR_WINDOW);
+        let scratch = &mut self.scratch[..self.len];
+        scratch.copy_from_slice(&self.values[..self.len]);
+        let mid = self.len / 2;
+        *scratch.select_nth_unstable(mid).1
+    }
+}
+
+/// A clip being played: silent until the stream reaches its start frame,
+/// then its samples; cut short when the epoch moves on.
+struct Voice {
+    samples: Arc<[f32]>,
+    pos: usize,
+    rate: NonZeroU32,
+    start_frame: u64,
+    clock: Arc<StreamClock>,
+    epoch: u64,
+    current_epoch: Arc<AtomicU64>,
+    sounding: Arc<AtomicUsize>,
+}
+
+impl Iterator for Voice {
+    type Item = f32;
+
+    fn next(&mut self) -> Option<f32> {
+        if self.current_epoch.load(Ordering::Relaxed) != self.epoch {
+            return None;
+        }
+        if self.pos == 0 && self.clock.frame.load(Ordering::Acquire) < self.start_frame {
+            return Some(0.0);
+        }
+        let sample = self.samples.get(self.pos).copied();
+        self.pos += 1;
+        sample
+    }
+}
+
+impl Source for Voice {
+    fn current_span_len(&self) -> Option<usize> {
+        None
+    }
+
+    fn channels(&self) -> rodio::ChannelCount {
+        rodio::ChannelCount::MIN
+    }
+
+    fn sample_rate(&self) -> rodio::SampleRate {
+        self.rate
+    }
+
+    fn total_duration(&self) -> Option<Duration> {
+        None
+    }
+}
+
+impl Drop for Voice {
+    fn drop(&mut self) {
+        self.sounding.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Says one clip on the default output and returns once it has been heard:
+/// `massage-cue say`. Opens the device for this one clip, so the sound
+/// server's stream-opening delay comes first.
+pub fn say(clip: &Clip) -> Result<(), AudioError> {
+    let mut out = AudioOut::open()?;
+    out.play(clip)?;
+    let expected = Duration::from_millis(clip.duration_ms()) + out.start_delay();
+    if !out.drain(expected + Duration::from_secs(5)) && out.is_closed() {
+        return Err(AudioError::Closed);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_anchor_window_outvotes_outliers_and_follows_a_shift() {
+        let mut w = Window::new();
+        for _ in 0..20 {
+            assert_eq!(w.push_median(1_000), 1_000);
+        }
+        // a few buffers reported late do not move it
+        for _ in 0..5 {
+            assert_eq!(w.push_median(9_000), 1_000);
+        }
+        // a lasting shift wins once it is most of the window
+        let mut moved_after = None;
+        for i in 0..ANCHOR_WINDOW {
+            if w.push_median(2_000) == 2_000 {
+                moved_after = Some(i + 1);
+                break;
+            }
+        }
+        // 20 old, 5 outliers: the median moves once 15 new ones are in
+        assert_eq!(moved_after, Some(15));
+    }
+}

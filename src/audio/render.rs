@@ -1,0 +1,315 @@
+//! Rendering a whole session to samples or a WAV file, without a device.
+//!
+//! Clip `c` starts at sample `c.at_ms * rate / 1000` exactly; overlapping
+//! clips are summed and the sum is clamped to full scale. Long sessions are
+//! mixed a block at a time, so writing a WAV needs little memory however
+//! long the session.
+
+use std::path::Path;
+
+use super::{AudioError, TimedClip, timeline};
+use crate::clip::Clip;
+use crate::plan::{Cue, Plan};
+use crate::routine::Ms;
+
+/// The rate used when there is no clip to take one from.
+const FALLBACK_RATE: u32 = 48_000;
+
+/// Samples mixed per block when streaming to a file.
+const BLOCK: usize = 1 << 16;
+
+/// What [`render_to_wav`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderSummary {
+    /// Sample rate of the file.
+    pub rate: u32,
+    /// Samples written (the file is mono).
+    pub samples: u64,
+    /// Clips placed.
+    pub clips: usize,
+}
+
+impl RenderSummary {
+    /// Length of the file in milliseconds.
+    pub fn duration_ms(&self) -> Ms {
+        self.samples * 1000 / u64::from(self.rate.max(1))
+    }
+}
+
+/// Mixes every cue's clip into one mono track at `rate`, each starting at
+/// its exact sample. The track lasts `plan.total_ms`, or longer if the last
+/// clip rings on. Clips at another rate are resampled.
+pub fn render(plan: &Plan, clip_for: impl FnMut(&Cue) -> Clip, rate: u32) -> Vec<f32> {
+    render_timeline(&timeline(&plan.cues, clip_for), plan.total_ms, rate)
+}
+
+/// [`render`] for clips already paired with their offsets.
+pub fn render_timeline(timeline: &[TimedClip], total_ms: Ms, rate: u32) -> Vec<f32> {
+    let mut mix = Mixdown::new(timeline, total_ms, rate);
+    let mut out = vec![0.0; mix.total as usize];
+    mix.fill(&mut out);
+    out
+}
+
+/// Renders the whole session to a 16-bit mono WAV at the clips' sample rate
+/// (the highest, if they differ): `massage-cue render`.
+pub fn render_to_wav(
+    plan: &Plan,
+    clip_for: impl FnMut(&Cue) -> Clip,
+    path: &Path,
+) -> Result<RenderSummary, AudioError> {
+    render_timeline_to_wav(&timeline(&plan.cues, clip_for), plan.total_ms, path)
+}
+
+/// [`render_to_wav`] for clips already paired with their offsets.
+pub fn render_timeline_to_wav(
+    timeline: &[TimedClip],
+    total_ms: Ms,
+    path: &Path,
+) -> Result<RenderSummary, AudioError> {
+    let rate = timeline
+        .iter()
+        .map(|t| t.clip.rate)
+        .max()
+        .unwrap_or(FALLBACK_RATE);
+    if rate == 0 {
+        return Err(AudioError::ZeroRate);
+    }
+    let mut mix = Mixdown::new(timeline, total_ms, rate);
+    let wav_error = |source| AudioError::Wav {
+        path: path.to_owned(),
+        source,
+    };
+    let mut writer = hound::WavWriter::create(path, wav_spec(rate)).map_err(wav_error)?;
+    let mut block = vec![0.0f32; BLOCK];
+    let mut written = 0u64;
+    while written < mix.total {
+        let n = BLOCK.min((mix.total - written) as usize);
+        let block = &mut block[..n];
+        block.fill(0.0);
+        mix.fill(block);
+        let mut ints = writer.get_i16_writer(n as u32);
+        for &s in block.iter() {
+            ints.write_sample(to_i16(s));
+        }
+        ints.flush().map_err(wav_error)?;
+        written += n as u64;
+    }
+    writer.finalize().map_err(wav_error)?;
+    Ok(RenderSummary {
+        rate,
+        samples: written,
+        clips: timeline.len(),
+    })
+}
+
+/// Writes mono samples to a 16-bit WAV file, clamping to full scale.
+pub fn write_wav(samples: &[f32], rate: u32, path: &Path) -> Result<(), AudioError> {
+    let wav_error = |source| AudioError::Wav {
+        path: path.to_owned(),
+        source,
+    };
+    let mut writer = hound::WavWriter::create(path, wav_spec(rate)).map_err(wav_error)?;
+    for chunk in samples.chunks(BLOCK) {
+        let mut ints = writer.get_i16_writer(chunk.len() as u32);
+        for &s in chunk {
+            ints.write_sample(to_i16(s));
+        }
+        ints.flush().map_err(wav_error)?;
+    }
+    writer.finalize().map_err(wav_error)
+}
+
+fn wav_spec(rate: u32) -> hound::WavSpec {
+    hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    }
+}
+
+fn to_i16(s: f32) -> i16 {
+    (s.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16
+}
+
+/// The sample at which a clip at `at_ms` starts.
+fn start_sample(at_ms: Ms, rate: u32) -> u64 {
+    at_ms * u64::from(rate) / 1000
+}
+
+/// Mixes a timeline block by block.
+struct Mixdown<'a> {
+    timeline: &'a [TimedClip],
+    /// Next clip in `timeline` not yet started.
+    next: usize,
+    /// Clips overlapping the current block: their samples at the output
+    /// rate and their first sample.
+    active: Vec<(std::sync::Arc<[f32]>, u64)>,
+    /// First sample of the next block.
+    pos: u64,
+    total: u64,
+    rate: u32,
+}
+
+impl<'a> Mixdown<'a> {
+    fn new(timeline: &'a [TimedClip], total_ms: Ms, rate: u32) -> Self {
+        let rings_until = timeline
+            .iter()
+            .map(|t| start_sample(t.at_ms, rate) + resampled_len(&t.clip, rate))
+            .max()
+            .unwrap_or(0);
+        Mixdown {
+            timeline,
+            next: 0,
+            active: Vec::new(),
+            pos: 0,
+            total: start_sample(total_ms, rate).max(rings_until),
+            rate,
+        }
+    }
+
+    /// Adds the next `out.len()` samples of the mix into `out`, clamped.
+    fn fill(&mut self, out: &mut [f32]) {
+        let end = self.pos + out.len() as u64;
+        while let Some(t) = self.timeline.get(self.next) {
+            let start = start_sample(t.at_ms, self.rate);
+            if start >= end {
+                break;
+            }
+            self.active.push((resample(&t.clip, self.rate), start));
+            self.next += 1;
+        }
+        for (samples, start) in &self.active {
+            let from = self.pos.max(*start);
+            let to = end.min(start + samples.len() as u64);
+            for i in from..to {
+                out[(i - self.pos) as usize] += samples[(i - start) as usize];
+            }
+        }
+        self.active
+            .retain(|(samples, start)| start + samples.len() as u64 > end);
+        for s in out.iter_mut() {
+            *s = s.clamp(-1.0, 1.0);
+        }
+        self.pos = end;
+    }
+}
+
+fn resampled_len(clip: &Clip, rate: u32) -> u64 {
+    if clip.rate == rate || clip.rate == 0 {
+        return clip.samples.len() as u64;
+    }
+    (clip.samples.len() as u64 * u64::from(rate)).div_ceil(u64::from(clip.rate))
+}
+
+/// The clip's samples at `rate`, by linear interpolation.
+fn resample(clip: &Clip, rate: u32) -> std::sync::Arc<[f32]> {
+    if clip.rate == rate || clip.rate == 0 || clip.samples.is_empty() {
+        return std::sync::Arc::clone(&clip.samples);
+    }
+    let src = &clip.samples;
+    let step = f64::from(clip.rate) / f64::from(rate);
+    (0..resampled_len(clip, rate))
+        .map(|i| {
+            let x = i as f64 * step;
+            let j = x as usize;
+            let frac = (x - j as f64) as f32;
+            let a = src[j.min(src.len() - 1)];
+            let b = src[(j + 1).min(src.len() - 1)];
+            a + (b - a) * frac
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dc(value: f32, len: usize, rate: u32) -> Clip {
+        Clip {
+            rate,
+            samples: vec![value; len].into(),
+        }
+    }
+
+    fn timed(at_ms: Ms, clip: Clip) -> TimedClip {
+        TimedClip {
+            at_ms,
+            clip,
+            cue: 0,
+        }
+    }
+
+    #[test]
+    fn each_clip_starts_on_its_exact_sample() {
+        let rate = 22_050;
+        let tl = [
+            timed(0, dc(0.25, 10, rate)),
+            timed(1_001, dc(0.25, 10, rate)),
+            timed(2_337, dc(0.25, 10, rate)),
+        ];
+        let out = render_timeline(&tl, 3_000, rate);
+        assert_eq!(out.len(), 66_150);
+        for at_ms in [0u64, 1_001, 2_337] {
+            let start = (at_ms * 22_050 / 1000) as usize;
+            if start > 0 {
+                assert_eq!(out[start - 1], 0.0, "before {at_ms}");
+            }
+            assert_eq!(&out[start..start + 10], &[0.25; 10], "at {at_ms}");
+            assert_eq!(out[start + 10], 0.0, "after {at_ms}");
+        }
+    }
+
+    #[test]
+    fn overlapping_clips_are_summed_and_clamped() {
+        let rate = 1_000;
+        let tl = [timed(0, dc(0.75, 10, rate)), timed(5, dc(0.75, 10, rate))];
+        let out = render_timeline(&tl, 0, rate);
+        assert_eq!(out.len(), 15, "the track rings on past total_ms");
+        assert_eq!(out[4], 0.75);
+        assert_eq!(out[5], 1.0);
+        assert_eq!(out[14], 0.75);
+    }
+
+    #[test]
+    fn block_mixing_matches_one_pass() {
+        // clips that straddle block boundaries land where one pass puts them
+        let rate = 8_000;
+        let tl: Vec<TimedClip> = (0..40)
+            .map(|i| timed(i * 250 + 3, Clip::tone(440.0, 300, rate)))
+            .collect();
+        let whole = render_timeline(&tl, 10_000, rate);
+        let mut mix = Mixdown::new(&tl, 10_000, rate);
+        let mut pieces = Vec::new();
+        for n in [1usize, 7, 999, 4_096, 100_000] {
+            let mut block = vec![0.0; n.min(mix.total as usize - pieces.len())];
+            mix.fill(&mut block);
+            pieces.extend(block);
+        }
+        assert_eq!(pieces, whole);
+    }
+
+    #[test]
+    fn clips_at_another_rate_are_resampled_in_place() {
+        let clip = dc(0.5, 100, 24_000);
+        let tl = [timed(10, clip)];
+        let out = render_timeline(&tl, 0, 48_000);
+        assert_eq!(out.len(), 480 + 200);
+        assert_eq!(out[479], 0.0);
+        assert!(out[480..680].iter().all(|&s| (s - 0.5).abs() < 1e-6));
+    }
+
+    #[test]
+    fn a_wav_round_trips_at_16_bits() {
+        let dir = std::env::temp_dir().join(format!("mc-wav-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.wav");
+        write_wav(&[0.0, 0.5, -1.5, 1.0], 22_050, &path).unwrap();
+        let mut r = hound::WavReader::open(&path).unwrap();
+        assert_eq!(r.spec(), wav_spec(22_050));
+        let s: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
+        assert_eq!(s, [0, 16_384, -32_767, 32_767]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,246 @@
+//! The control client: connects to the daemon's socket, sends a request,
+//! reads the reply. When no daemon runs, it starts one, detached, and waits
+//! for its socket.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, BufRead, BufReader, ErrorKind as IoErrorKind, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use crate::config::Paths;
+use crate::protocol::{ErrorKind, MAX_LINE, ProtocolError, Request, Response, Status};
+
+/// How long a freshly started daemon gets to open its socket.
+pub const START_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a reply may take.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a request did not get a good answer.
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("cannot reach the daemon at {}: {source}", socket.display())]
+    Connect { socket: PathBuf, source: io::Error },
+    #[error("cannot start the daemon: {0}")]
+    Spawn(io::Error),
+    #[error("the daemon did not open {} within {} s{}", socket.display(), START_TIMEOUT.as_secs(), log_hint(log))]
+    StartTimeout { socket: PathBuf, log: PathBuf },
+    #[error("the daemon exited at start ({status}){}", log_hint(log))]
+    DaemonExited { status: ExitStatus, log: PathBuf },
+    #[error("lost the connection to the daemon: {0}")]
+    Io(#[from] io::Error),
+    #[error("the daemon sent a bad reply: {0}")]
+    Protocol(#[from] ProtocolError),
+    #[error("the daemon closed the connection without replying")]
+    Closed,
+    /// The daemon answered with an error.
+    #[error("{message}")]
+    Refused { kind: ErrorKind, message: String },
+    #[error("the daemon sent an unexpected reply")]
+    Unexpected,
+}
+
+impl ClientError {
+    /// Whether the fault lies in what the user asked for (exit code 2)
+    /// rather than in running it (exit code 1).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Refused {
+                kind: ErrorKind::BadInput,
+                ..
+            }
+        )
+    }
+}
+
+/// The last lines of the daemon's log, for an error message.
+fn log_hint(log: &Path) -> String {
+    let tail = fs::read_to_string(log)
+        .map(|text| {
+            let lines: Vec<&str> = text.lines().rev().take(5).collect();
+            lines.into_iter().rev().collect::<Vec<_>>().join("\n  ")
+        })
+        .unwrap_or_default();
+    if tail.is_empty() {
+        format!("; see {}", log.display())
+    } else {
+        format!("; the end of {}:\n  {tail}", log.display())
+    }
+}
+
+/// A connection to the daemon.
+#[derive(Debug)]
+pub struct Client {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    /// Bytes of a reply line read so far (a read may time out mid-line).
+    pending: Vec<u8>,
+}
+
+impl Client {
+    /// Connects to a running daemon.
+    pub fn connect(socket: &Path) -> io::Result<Client> {
+        let stream = UnixStream::connect(socket)?;
+        stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+        stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
+        Ok(Client {
+            writer: stream.try_clone()?,
+            reader: BufReader::new(stream),
+            pending: Vec::new(),
+        })
+    }
+
+    /// Connects to the daemon if one is listening.
+    fn connect_if_running(socket: &Path) -> Result<Option<Client>, ClientError> {
+        match Client::connect(socket) {
+            Ok(client) => Ok(Some(client)),
+            Err(err) if no_daemon(&err) => Ok(None),
+            Err(source) => Err(ClientError::Connect {
+                socket: socket.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Connects to the daemon, starting one first when none runs.
+    pub fn connect_or_start(paths: &Paths) -> Result<Client, ClientError> {
+        if let Some(client) = Client::connect_if_running(&paths.socket)? {
+            return Ok(client);
+        }
+        let mut child = spawn_daemon(paths)?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut exited = None;
+        loop {
+            if let Some(client) = Client::connect_if_running(&paths.socket)? {
+                return Ok(client);
+            }
+            if exited.is_none() {
+                exited = child.try_wait().map_err(ClientError::Spawn)?;
+                // Exit code 1 may be a daemon started at the same moment by
+                // another client winning the race: its socket is coming.
+                if let Some(status) = exited
+                    && status.code() != Some(1)
+                {
+                    return Err(ClientError::DaemonExited {
+                        status,
+                        log: paths.log_file(),
+                    });
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(match exited {
+                    Some(status) => ClientError::DaemonExited {
+                        status,
+                        log: paths.log_file(),
+                    },
+                    None => ClientError::StartTimeout {
+                        socket: paths.socket.clone(),
+                        log: paths.log_file(),
+                    },
+                });
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends a request without waiting for the reply.
+    pub fn send(&mut self, request: &Request) -> Result<(), ClientError> {
+        self.writer.write_all(request.encode().as_bytes())?;
+        Ok(())
+    }
+
+    /// Sends a request and reads its reply, whatever it says.
+    pub fn request(&mut self, request: &Request) -> Result<Response, ClientError> {
+        if let Err(err) = self.send(request) {
+            // The daemon may have refused the connection and closed it
+            // before the request was written: its reason is waiting.
+            return match self.receive(Duration::from_millis(100)) {
+                Ok(Some(response)) => Ok(response),
+                _ => Err(err),
+            };
+        }
+        self.receive(REPLY_TIMEOUT)?
+            .ok_or(ClientError::Io(io::Error::new(
+                IoErrorKind::TimedOut,
+                "no reply in time",
+            )))
+    }
+
+    /// Sends a request; an error reply becomes [`ClientError::Refused`].
+    /// Returns the status and what the daemon said.
+    pub fn call(&mut self, request: &Request) -> Result<(Status, Option<String>), ClientError> {
+        match self.request(request)? {
+            Response::Ok { status, message } => Ok((status, message)),
+            Response::Error { kind, message } => Err(ClientError::Refused { kind, message }),
+            Response::Update { .. } => Err(ClientError::Unexpected),
+        }
+    }
+
+    /// Reads the next line from the daemon, waiting at most `timeout`:
+    /// `None` when nothing complete came in time.
+    pub fn receive(&mut self, timeout: Duration) -> Result<Option<Response>, ClientError> {
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))))?;
+        let limit = (MAX_LINE - self.pending.len().min(MAX_LINE)) as u64;
+        let read = (&mut self.reader)
+            .take(limit)
+            .read_until(b'\n', &mut self.pending);
+        match read {
+            Ok(0) if self.pending.is_empty() => Err(ClientError::Closed),
+            Ok(_) if self.pending.ends_with(b"\n") => {
+                let response = Response::decode(&self.pending);
+                self.pending.clear();
+                Ok(Some(response?))
+            }
+            Ok(_) if self.pending.len() >= MAX_LINE => Err(ProtocolError::TooLong.into()),
+            Ok(_) => Err(ClientError::Closed),
+            Err(err) if matches!(err.kind(), IoErrorKind::WouldBlock | IoErrorKind::TimedOut) => {
+                Ok(None)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
+/// Whether a connect error means that no daemon is listening.
+fn no_daemon(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        IoErrorKind::NotFound | IoErrorKind::ConnectionRefused
+    )
+}
+
+/// Starts `massage-cue daemon --detach` in the background, its output going
+/// to the log in the state folder.
+pub fn spawn_daemon(paths: &Paths) -> Result<Child, ClientError> {
+    paths
+        .ensure_state_dir()
+        .map_err(|e| ClientError::Spawn(io::Error::other(e)))?;
+    let log = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(paths.log_file())
+        .map_err(ClientError::Spawn)?;
+    let exe = std::env::current_exe().map_err(ClientError::Spawn)?;
+    let mut command = Command::new(exe);
+    command
+        .args(["daemon", "--detach"])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(ClientError::Spawn)?)
+        .stderr(log)
+        .current_dir("/")
+        // colours do not belong in a log file
+        .env("NO_COLOR", "1");
+    if std::env::var_os("RUST_LOG").is_none() {
+        command.env("RUST_LOG", "info");
+    }
+    command.spawn().map_err(ClientError::Spawn)
+}

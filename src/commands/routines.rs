@@ -1,0 +1,149 @@
+//! The commands that work on routines without the daemon: `list`, `show`,
+//! `plan` and the voice pack's phrase list.
+
+use std::collections::BTreeSet;
+
+use super::{CommandError, client_paths, start_options};
+use crate::cli::{PlanArgs, SessionArgs};
+use crate::config::{Config, Paths, find_routine, routine_files};
+use crate::display;
+use crate::plan::{self, Detail, Level, Options, Plan, wording};
+use crate::routine::{Routine, load_routine};
+use crate::speech::ClipLengths;
+use crate::voice::{Voice, VoiceSettings};
+
+/// A routine named on the command line, found and read.
+pub(super) fn routine(name: &str, paths: &Paths) -> Result<Routine, CommandError> {
+    let path = find_routine(name, paths).map_err(|e| CommandError::BadInput(e.to_string()))?;
+    load_routine(&path).map_err(|e| CommandError::BadInput(e.to_string()))
+}
+
+/// The planning options: the configuration's, then the command line's.
+pub(super) fn options(config: &Config, args: &SessionArgs) -> Result<Options, CommandError> {
+    Ok(start_options(args)?.apply(config.options()))
+}
+
+/// Plans with the real lengths of the voice's clips.
+pub(super) fn plan_with_voice(
+    routine: &Routine,
+    options: &Options,
+    voice: &Voice,
+) -> Result<Plan, CommandError> {
+    plan::plan(routine, options, voice).map_err(|e| CommandError::BadInput(e.to_string()))
+}
+
+/// `list`: every routine that can be started, with where it comes from.
+pub(super) fn list() -> Result<(), CommandError> {
+    let paths = client_paths()?;
+    let files = routine_files(&paths);
+    if files.is_empty() {
+        println!(
+            "No routines found. Put routine files in {}",
+            paths.user_routines.display()
+        );
+        return Ok(());
+    }
+    let width = files.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    for file in files {
+        match load_routine(&file.path) {
+            Ok(r) => {
+                let length = r
+                    .length
+                    .map(|l| format!(" ({}-{})", plan::HumanMs(l.low), plan::HumanMs(l.high)))
+                    .unwrap_or_default();
+                let about = r.description.as_deref().unwrap_or(&r.name);
+                println!("{:width$}  {}{length}  [{}]", file.name, about, file.origin);
+            }
+            Err(err) => println!(
+                "{:width$}  (cannot be read: {})",
+                file.name,
+                first_line(&err.to_string())
+            ),
+        }
+    }
+    Ok(())
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// `show ROUTINE`.
+pub(super) fn show(name: &str) -> Result<(), CommandError> {
+    let paths = client_paths()?;
+    let routine = routine(name, &paths)?;
+    print!("{}", display::routine_text(&routine));
+    Ok(())
+}
+
+/// `plan ROUTINE [--json]`.
+pub(super) fn plan(args: &PlanArgs) -> Result<(), CommandError> {
+    let paths = client_paths()?;
+    let config =
+        Config::load(&paths.config_file).map_err(|e| CommandError::BadInput(e.to_string()))?;
+    let routine = routine(&args.routine, &paths)?;
+    let options = options(&config, &args.session)?;
+    let voice = Voice::new(VoiceSettings::from_config(&config.voice, &paths));
+    let plan = plan_with_voice(&routine, &options, &voice)?;
+    for warning in &plan.warnings {
+        eprintln!("warning: {warning}");
+    }
+    if args.json {
+        let json = serde_json::to_string_pretty(&plan)
+            .map_err(|e| CommandError::Runtime(e.to_string()))?;
+        println!("{json}");
+    } else {
+        print!("{}", display::plan_table(&plan));
+    }
+    Ok(())
+}
+
+/// Every phrase a routine can make be said, at any level and detail: the
+/// phrases of its plans at both ends of every range, with everything read
+/// aloud. Numbers and other stock phrases come from
+/// [`wording::stock_phrases`].
+pub fn routine_phrases(routine: &Routine, lengths: &dyn ClipLengths) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for level in [Level::Low, Level::High] {
+        for session_number in [None, Some(1)] {
+            let options = Options {
+                level,
+                detail: Detail::Full,
+                session_number,
+                ..Options::default()
+            };
+            if let Ok(plan) = plan::plan(routine, &options, lengths) {
+                out.extend(
+                    plan.cues
+                        .into_iter()
+                        .filter(|c| c.sound.is_none())
+                        .map(|c| c.text),
+                );
+            }
+        }
+    }
+    // what resume says: "Resuming: Deep stroking." and its composable parts
+    for step in &routine.steps {
+        out.insert(wording::resuming(&step.name, None));
+    }
+    out
+}
+
+/// `phrases`: the stock phrases and every phrase of the bundled routines,
+/// one a line, for building the voice pack.
+pub(super) fn phrases() -> Result<(), CommandError> {
+    let paths = client_paths()?;
+    let mut all: BTreeSet<String> = wording::stock_phrases().into_iter().collect();
+    for file in routine_files(&paths)
+        .into_iter()
+        .filter(|f| f.origin == crate::config::Origin::Bundled)
+    {
+        let routine =
+            load_routine(&file.path).map_err(|e| CommandError::BadInput(e.to_string()))?;
+        all.extend(routine_phrases(&routine, &crate::speech::Estimate));
+    }
+    for phrase in all {
+        println!("{phrase}");
+    }
+    Ok(())
+}

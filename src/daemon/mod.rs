@@ -1,0 +1,235 @@
+//! The background service: one per user, listening on a private Unix
+//! socket, with one task that owns the session.
+//!
+//! Start-up claims the daemon's place before anything else runs: the lock
+//! file (one daemon per user), then the socket (mode 0600; a stale one from
+//! a dead daemon is replaced, a live one never). Then the accept loop runs
+//! beside the session task until SIGTERM, SIGINT or a shutdown request; on
+//! the way out the session's position is saved and the socket removed.
+
+mod connection;
+mod listener;
+mod session_task;
+mod shutdown;
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
+
+use crate::config::{Config, ConfigError, Paths, PathsError};
+use connection::Context;
+use listener::{DaemonLock, Socket};
+use session_task::SessionTask;
+use shutdown::Shutdown;
+
+/// How many connections are served at once; more wait to be accepted.
+const MAX_CONNECTIONS: usize = 64;
+
+/// How long connections get to finish once shutdown begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A detached daemon's log is set aside when it grows past this.
+const MAX_LOG_BYTES: u64 = 1 << 20;
+
+/// How the daemon runs.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonOptions {
+    /// Leave the terminal: a new session, standard input from /dev/null,
+    /// output to the log file in the state folder.
+    pub detach: bool,
+}
+
+/// Why the daemon could not start or had to stop.
+#[derive(Debug, Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Paths(#[from] PathsError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("a massage-cue daemon is already running{} on {}", pid.map(|p| format!(" (pid {p})")).unwrap_or_default(), socket.display())]
+    AlreadyRunning { socket: PathBuf, pid: Option<u32> },
+    #[error("cannot take the daemon lock {}: {source}", path.display())]
+    Lock { path: PathBuf, source: io::Error },
+    #[error("cannot listen on {}: {source}", path.display())]
+    Socket { path: PathBuf, source: io::Error },
+    #[error("{} exists and is not a socket; move it away or set another socket path", .0.display())]
+    NotASocket(PathBuf),
+    #[error("the socket {} has mode {mode:o} instead of 600; refusing to serve on it", path.display())]
+    SocketMode { path: PathBuf, mode: u32 },
+    #[error("cannot open the log {}: {source}", path.display())]
+    Log { path: PathBuf, source: io::Error },
+    #[error("the daemon failed: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl DaemonError {
+    /// 2 for a bad configuration file, 1 for everything else.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            DaemonError::Config(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Runs the daemon until it is told to stop. Returns once the session's
+/// position is saved and the socket removed.
+pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
+    let paths = Paths::from_env()?;
+    let config = Config::load(&paths.config_file)?;
+    let paths = paths.with_config(&config)?;
+    let uid = nix::unistd::geteuid().as_raw();
+    paths.ensure_state_dir()?;
+    if options.detach {
+        detach(&paths)?;
+    }
+    paths.ensure_socket_dir(uid)?;
+    let lock = DaemonLock::acquire(&paths.lock_file(), &paths.socket)?;
+    let (listener, socket) = Socket::bind(&paths.socket)?;
+    tracing::info!(
+        "massage-cue daemon {} listening on {} (pid {})",
+        env!("CARGO_PKG_VERSION"),
+        socket.path().display(),
+        std::process::id()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("massage-cue")
+        .enable_all()
+        .build()?;
+    let served = runtime.block_on(async {
+        let listener = UnixListener::from_std(listener)?;
+        serve(listener, paths, uid, options.detach).await
+    });
+    // a stuck blocking task must not keep the daemon from exiting
+    runtime.shutdown_timeout(DRAIN_TIMEOUT);
+    socket.remove();
+    drop(lock);
+    tracing::info!("massage-cue daemon stopped");
+    served
+}
+
+/// Serves connections beside the session task until shutdown.
+async fn serve(
+    listener: UnixListener,
+    paths: Paths,
+    uid: u32,
+    detached: bool,
+) -> Result<(), DaemonError> {
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+
+    let (notify_shutdown, _) = broadcast::channel::<()>(1);
+    let (shutdown_request, mut shutdown_requested) = mpsc::channel::<()>(1);
+    // every connection holds a clone; when all are dropped, all are done
+    let (connection_done, mut connections_done) = mpsc::channel::<()>(1);
+    let (session, inbox) = mpsc::channel(32);
+
+    let mut task = SessionTask::new(paths);
+    task.restore();
+    let session_task = tokio::spawn(task.run(inbox, Shutdown::new(notify_shutdown.subscribe())));
+
+    let context = Context {
+        uid,
+        session,
+        shutdown_request,
+    };
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        tokio::select! {
+            (accepted, permit) = accept(&listener, &limit) => match accepted {
+                Ok(stream) => {
+                    backoff = Duration::from_millis(10);
+                    let context = context.clone();
+                    let shutdown = Shutdown::new(notify_shutdown.subscribe());
+                    let done = connection_done.clone();
+                    tokio::spawn(async move {
+                        connection::serve(stream, context, shutdown).await;
+                        drop(permit);
+                        drop(done);
+                    });
+                }
+                Err(err) => {
+                    // out of file descriptors, most likely: wait, then go on
+                    tracing::warn!("accept failed: {err}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            },
+            _ = terminate.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = interrupt.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = hangup.recv() => {
+                if detached {
+                    tracing::info!("SIGHUP ignored: the daemon is detached");
+                } else {
+                    tracing::info!("SIGHUP: shutting down");
+                    break;
+                }
+            }
+            _ = shutdown_requested.recv() => { tracing::info!("shutdown requested"); break; }
+        }
+    }
+    drop(listener);
+    drop(notify_shutdown);
+    drop(context);
+    if let Err(err) = session_task.await {
+        tracing::error!("the session task failed: {err}");
+    }
+    drop(connection_done);
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, connections_done.recv()).await;
+    Ok(())
+}
+
+/// Waits for a free connection slot, then for a connection.
+async fn accept(
+    listener: &UnixListener,
+    limit: &Arc<Semaphore>,
+) -> (io::Result<UnixStream>, OwnedSemaphorePermit) {
+    let permit = limit
+        .clone()
+        .acquire_owned()
+        .await
+        .expect("the semaphore is never closed");
+    (listener.accept().await.map(|(stream, _)| stream), permit)
+}
+
+/// Leaves the terminal: a new session (so no terminal's signals reach the
+/// daemon), standard input from /dev/null, standard output and error to the
+/// log file in the state folder.
+fn detach(paths: &Paths) -> Result<(), DaemonError> {
+    let log = paths.log_file();
+    let log_error = |source: io::Error| DaemonError::Log {
+        path: log.clone(),
+        source,
+    };
+    if fs::metadata(&log).is_ok_and(|m| m.len() > MAX_LOG_BYTES) {
+        let mut old = log.clone().into_os_string();
+        old.push(".old");
+        let _ = fs::rename(&log, old);
+    }
+    let file = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(&log)
+        .map_err(log_error)?;
+    let null = File::open("/dev/null").map_err(log_error)?;
+    // fails only when already a session leader, which is as good
+    let _ = nix::unistd::setsid();
+    nix::unistd::dup2_stdin(&null).map_err(|e| log_error(e.into()))?;
+    nix::unistd::dup2_stdout(&file).map_err(|e| log_error(e.into()))?;
+    nix::unistd::dup2_stderr(&file).map_err(|e| log_error(e.into()))?;
+    // hold no folder busy
+    let _ = std::env::set_current_dir("/");
+    Ok(())
+}

@@ -1,0 +1,720 @@
+//! The one task that owns the session. Connections send it each
+//! [`Request`] with a reply channel; it sleeps until the session's next deadline, a
+//! message, or shutdown, whichever comes first. With no session playing it
+//! has no deadline, so nothing wakes it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::shutdown::Shutdown;
+use crate::audio::{AudioError, AudioOut, CueSink};
+use crate::clip::Clip;
+use crate::config::{self, Config, Paths};
+use crate::history::{Entry, History};
+use crate::plan::{self, Cue, Plan};
+use crate::protocol::{
+    ErrorKind, Request, Response, SessionState, SpokenCue, StartOptions, Status,
+};
+use crate::routine::{self, Ms, Routine};
+use crate::session::{self, Due, Session, State};
+use crate::speech::Estimate;
+use crate::state::{self, SavedOptions, SavedSession, StateFile};
+use crate::voice::{Voice, VoiceSettings};
+
+/// How often a lost sound output is tried again.
+const AUDIO_RETRY_MS: Ms = 2_000;
+/// How long the last clips of a finished session get to sound out.
+const DRAIN_ON_FINISH: Duration = Duration::from_secs(3);
+
+/// The sound output, opened for a session and closed when it ends, so an
+/// idle daemon holds no stream.
+#[derive(Debug, Default)]
+enum Audio {
+    /// No stream: idle, or no device at all (cues are shown as text only).
+    #[default]
+    Closed,
+    Open(AudioOut),
+    /// The output went away mid-session; it is tried again every
+    /// [`AUDIO_RETRY_MS`].
+    Lost,
+}
+
+/// The session task's answer.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    Reply(Response),
+    /// The status, and the stream of updates from this moment on.
+    Subscribed(Response, broadcast::Receiver<Response>),
+}
+
+/// A control message with its reply channel.
+#[derive(Debug)]
+pub(super) struct Message {
+    pub(super) request: Request,
+    pub(super) reply: oneshot::Sender<Outcome>,
+}
+
+/// How many updates a subscriber may fall behind before it is sent a fresh
+/// status instead of the ones it missed.
+const UPDATE_BACKLOG: usize = 64;
+
+/// Where a session is, as far as saving goes: the step and the repetition
+/// (n of N).
+type Place = (Option<usize>, Option<(u32, u32)>);
+
+/// A session in progress (or paused, or just finished).
+#[derive(Debug)]
+struct Active {
+    routine_path: PathBuf,
+    options: plan::Options,
+    session: Session,
+    /// The clip of every cue of the plan, by index.
+    clips: Vec<Clip>,
+    started_at_ms: u64,
+    /// The step and repetition last saved, to save once per boundary.
+    saved_at: Option<Place>,
+    /// Whether it has been written to the history yet.
+    logged: bool,
+}
+
+/// A request that could not be carried out.
+struct Refusal(ErrorKind, String);
+
+impl Refusal {
+    fn bad_input(err: impl std::fmt::Display) -> Refusal {
+        Refusal(ErrorKind::BadInput, err.to_string())
+    }
+}
+
+pub(super) struct SessionTask {
+    paths: Paths,
+    state_file: StateFile,
+    history: History,
+    /// The session clock's zero; `now()` counts milliseconds from it on the
+    /// monotonic clock.
+    epoch: Instant,
+    active: Option<Active>,
+    /// When the session next needs attention (clock ms), while it runs.
+    wake: Option<Ms>,
+    /// Said in the next status: what happened that the user should know.
+    message: Option<String>,
+    updates: broadcast::Sender<Response>,
+    /// Phrase → clip, shared by every session of this daemon.
+    voice: Arc<Voice>,
+    audio: Audio,
+    /// When to try a lost sound output again (clock ms).
+    retry_at: Option<Ms>,
+}
+
+impl SessionTask {
+    pub(super) fn new(paths: Paths) -> SessionTask {
+        // the daemon checked the configuration before it got here
+        let config = Config::load(&paths.config_file).unwrap_or_default();
+        let voice = Arc::new(Voice::new(VoiceSettings::from_config(
+            &config.voice,
+            &paths,
+        )));
+        SessionTask {
+            voice,
+            audio: Audio::Closed,
+            retry_at: None,
+            state_file: StateFile::new(paths.state_file()),
+            history: History::new(paths.history_file()),
+            paths,
+            epoch: Instant::now(),
+            active: None,
+            wake: None,
+            message: None,
+            updates: broadcast::channel(UPDATE_BACKLOG).0,
+        }
+    }
+
+    fn now(&self) -> Ms {
+        self.epoch.elapsed().as_millis() as Ms
+    }
+
+    /// Loads a session interrupted by a restart, as paused.
+    pub(super) fn restore(&mut self) {
+        let saved = match self.state_file.load() {
+            Ok(Some(saved)) => saved,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::warn!("{err}");
+                return;
+            }
+        };
+        let options = plan::Options::from(&saved.options);
+        let voice = self.voice.clone();
+        match read_routine(&saved.routine).and_then(|routine| make_plan(&routine, &options, &voice))
+        {
+            Ok((plan, clips)) => {
+                tracing::info!(
+                    "restored the session of {} at {} ms, paused",
+                    plan.routine,
+                    saved.offset_ms
+                );
+                self.message = Some(format!(
+                    "The session of {} was interrupted; it is paused where it was. Resume to carry on.",
+                    plan.routine
+                ));
+                self.active = Some(Active {
+                    routine_path: saved.routine,
+                    options,
+                    session: Session::paused_at(plan, saved.offset_ms),
+                    clips,
+                    started_at_ms: saved.started_at_ms,
+                    saved_at: None,
+                    logged: false,
+                });
+            }
+            Err(Refusal(_, why)) => {
+                tracing::warn!("cannot restore the interrupted session: {why}");
+                if let Err(err) = self.state_file.clear() {
+                    tracing::warn!("cannot remove {}: {err}", self.state_file.path().display());
+                }
+            }
+        }
+    }
+
+    /// Runs until shutdown, then saves where the session is.
+    pub(super) async fn run(mut self, mut inbox: mpsc::Receiver<Message>, mut shutdown: Shutdown) {
+        loop {
+            let next = match (self.wake, self.retry_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let deadline = next.map(|ms| self.epoch + Duration::from_millis(ms));
+            tokio::select! {
+                message = inbox.recv() => match message {
+                    Some(Message { request, reply }) => {
+                        let outcome = self.handle(request);
+                        let _ = reply.send(outcome);
+                    }
+                    None => break,
+                },
+                () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    if self.retry_at.is_some_and(|at| at <= self.now()) {
+                        self.retry_audio();
+                    }
+                    self.pump();
+                }
+                () = shutdown.recv() => break,
+            }
+        }
+        self.save_on_shutdown();
+    }
+
+    fn handle(&mut self, request: Request) -> Outcome {
+        let now = self.now();
+        let changes = !matches!(request, Request::Status);
+        let result = match request {
+            Request::Start { routine, options } => self.start(&routine, &options, now),
+            Request::Status => Ok(None),
+            Request::Subscribe => {
+                let receiver = self.updates.subscribe();
+                return Outcome::Subscribed(self.ok(None), receiver);
+            }
+            Request::Pause => self.pause(now),
+            Request::Resume => self.resume(now),
+            Request::Toggle => match self.active.as_ref().map(|a| a.session.state()) {
+                Some(State::Running) => self.pause(now),
+                _ => self.resume(now),
+            },
+            Request::Next => self.jump(now, Session::next_step),
+            Request::Prev => self.jump(now, Session::prev_step),
+            Request::Repeat => self.jump(now, Session::repeat_step),
+            Request::Stop => self.stop(now),
+            // the daemon, not the session, shuts down; connections see to it
+            Request::Shutdown => Err(Refusal(
+                ErrorKind::Failed,
+                "shutdown is not a session request".into(),
+            )),
+        };
+        Outcome::Reply(match result {
+            Ok(said) => {
+                self.pump();
+                if changes {
+                    self.publish(None);
+                }
+                self.ok(said)
+            }
+            Err(Refusal(kind, message)) => Response::error(kind, message),
+        })
+    }
+
+    fn ok(&self, message: Option<String>) -> Response {
+        Response::Ok {
+            status: self.status(),
+            message,
+        }
+    }
+
+    fn start(
+        &mut self,
+        routine: &str,
+        options: &StartOptions,
+        now: Ms,
+    ) -> Result<Option<String>, Refusal> {
+        let path = config::find_routine(routine, &self.paths).map_err(Refusal::bad_input)?;
+        let path = path.canonicalize().unwrap_or(path);
+        let config = Config::load(&self.paths.config_file).map_err(Refusal::bad_input)?;
+        let mut options = options.apply(config.options());
+        let routine = read_routine(&path)?;
+        if routine.course.is_some() {
+            let done = self
+                .history
+                .read()
+                .map(|log| log.sessions_done(&routine.name))
+                .unwrap_or_else(|err| {
+                    tracing::warn!("cannot read {}: {err}", self.history.path().display());
+                    0
+                });
+            options.session_number = Some(done + 1);
+        }
+        let voice = self.voice.clone();
+        let (plan, clips) = make_plan(&routine, &options, &voice)?;
+        self.end_session(now);
+        let sound = self.open_audio();
+        // preparing the voice and opening the output took time: start now
+        let now = self.now();
+        let session = Session::start(plan, now);
+        tracing::info!("started {} from {}", session.plan().routine, path.display());
+        self.message = sound.err();
+        self.active = Some(Active {
+            routine_path: path,
+            options,
+            session,
+            clips,
+            started_at_ms: state::unix_ms_now(),
+            saved_at: None,
+            logged: false,
+        });
+        self.save(now);
+        Ok(None)
+    }
+
+    fn session_mut(&mut self) -> Result<&mut Active, Refusal> {
+        match &mut self.active {
+            Some(active) if active.session.state() != State::Finished => Ok(active),
+            _ => Err(Refusal(
+                ErrorKind::NotNow,
+                "no session is under way; start one with `massage-cue start ROUTINE`".into(),
+            )),
+        }
+    }
+
+    fn pause(&mut self, now: Ms) -> Result<Option<String>, Refusal> {
+        let active = self.session_mut()?;
+        active.session.pause(now);
+        self.silence();
+        self.message = None;
+        self.save(now);
+        Ok(None)
+    }
+
+    fn resume(&mut self, now: Ms) -> Result<Option<String>, Refusal> {
+        let active = self.session_mut()?;
+        if active.session.state() == State::Running {
+            return Ok(None);
+        }
+        let say = active.session.resume_phrase(now);
+        let point = active.session.resume_point(now);
+        if matches!(self.audio, Audio::Lost) {
+            self.retry_audio();
+            if matches!(self.audio, Audio::Lost) {
+                return Err(Refusal(
+                    ErrorKind::NotNow,
+                    "the sound output is still unavailable; the session stays paused until it is back".into(),
+                ));
+            }
+        }
+        let voice = self.voice.clone();
+        let clip = tokio::task::block_in_place(|| voice.clip(&say));
+        let phrase_ms = clip.duration_ms();
+        let now = self.now();
+        if let Audio::Open(out) = &mut self.audio
+            && let Err(err) = out.play(&clip)
+        {
+            self.sound_lost(now, &err);
+            return Err(Refusal(
+                ErrorKind::Failed,
+                format!("the sound output failed: {err}"),
+            ));
+        }
+        let Some(active) = &mut self.active else {
+            return Ok(None);
+        };
+        active.session.resume(now, phrase_ms);
+        self.message = None;
+        self.save(now);
+        self.publish(Some(&SpokenCue {
+            text: say.clone(),
+            kind: "resume".into(),
+            at_ms: point,
+            duration_ms: phrase_ms,
+        }));
+        Ok(Some(say))
+    }
+
+    fn jump(&mut self, now: Ms, how: fn(&mut Session, Ms)) -> Result<Option<String>, Refusal> {
+        let active = self.session_mut()?;
+        how(&mut active.session, now);
+        self.silence();
+        self.message = None;
+        self.after_change(now);
+        Ok(None)
+    }
+
+    fn stop(&mut self, now: Ms) -> Result<Option<String>, Refusal> {
+        self.session_mut()?;
+        self.end_session(now);
+        self.message = Some("Session stopped.".into());
+        Ok(None)
+    }
+
+    /// Gives the session what is due now: every cue whose time has come is
+    /// said (stale ones were dropped by the session), and the next wake-up
+    /// is set. Nothing is set while paused or idle, so nothing wakes.
+    fn pump(&mut self) {
+        let now = self.now();
+        self.wake = None;
+        loop {
+            let Some(active) = &mut self.active else {
+                return;
+            };
+            match active.session.due(now) {
+                Due::Play(i) => {
+                    let cue = active.session.plan().cues[i].clone();
+                    let due = active.session.deadline(i).unwrap_or(now);
+                    if let (Audio::Open(out), Some(clip)) = (&mut self.audio, active.clips.get(i))
+                        && let Err(err) = out.play_at(clip, self.epoch + Duration::from_millis(due))
+                    {
+                        self.sound_lost(now, &err);
+                        self.publish(None);
+                        return;
+                    }
+                    self.after_change(now);
+                    self.publish(Some(&spoken(&cue)));
+                }
+                Due::Wait(at) => {
+                    self.wake = Some(at);
+                    return;
+                }
+                Due::Nothing => {
+                    if self.after_change(now) {
+                        // the only news a finished session sends
+                        self.publish(None);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Saves at a step or repetition boundary; logs and forgets a session
+    /// that has finished. True when the session has just finished.
+    fn after_change(&mut self, now: Ms) -> bool {
+        let Some(active) = &self.active else {
+            return false;
+        };
+        if active.session.state() == State::Finished {
+            if active.logged {
+                return false;
+            }
+            tracing::info!(
+                "the session of {} is complete",
+                active.session.plan().routine
+            );
+            self.log(now, true);
+            if let Err(err) = self.state_file.clear() {
+                tracing::warn!("cannot remove the saved session: {err}");
+            }
+            self.close_audio(true);
+            return true;
+        }
+        if active.saved_at != Some(place(&active.session.status(now))) {
+            self.save(now);
+        }
+        false
+    }
+
+    /// Saves the session's position atomically.
+    fn save(&mut self, now: Ms) {
+        let Some(active) = &mut self.active else {
+            return;
+        };
+        active.saved_at = Some(place(&active.session.status(now)));
+        let saved = SavedSession {
+            format: state::FORMAT,
+            routine: active.routine_path.clone(),
+            options: SavedOptions::from(&active.options),
+            // a resume carries on from the start of the repetition
+            offset_ms: active.session.resume_point(now),
+            paused: active.session.state() != State::Running,
+            started_at_ms: active.started_at_ms,
+        };
+        if let Err(err) = self.state_file.save(&saved) {
+            tracing::warn!(
+                "cannot save the session to {}: {err}",
+                self.state_file.path().display()
+            );
+        }
+    }
+
+    /// Writes the session to the history once.
+    fn log(&mut self, now: Ms, completed: bool) {
+        let Some(active) = &mut self.active else {
+            return;
+        };
+        if active.logged {
+            return;
+        }
+        active.logged = true;
+        let at = active.session.position(now);
+        let plan = active.session.plan();
+        let entry = Entry {
+            routine: plan.routine.clone(),
+            path: active.routine_path.clone(),
+            options: SavedOptions::from(&active.options),
+            started_at_ms: active.started_at_ms,
+            ended_at_ms: state::unix_ms_now(),
+            steps_completed: plan.steps.iter().filter(|s| s.end_ms <= at).count(),
+            steps: plan.steps.len(),
+            completed,
+        };
+        if let Err(err) = self.history.append(&entry) {
+            tracing::warn!("cannot write to {}: {err}", self.history.path().display());
+        }
+    }
+
+    /// Ends the session there is (stopped, or replaced by a new one).
+    fn end_session(&mut self, now: Ms) {
+        let Some(active) = &self.active else { return };
+        if active.session.state() != State::Finished {
+            self.log(now, false);
+        }
+        self.active = None;
+        self.wake = None;
+        self.close_audio(false);
+        if let Err(err) = self.state_file.clear() {
+            tracing::warn!("cannot remove the saved session: {err}");
+        }
+    }
+
+    /// On shutdown, a session under way is saved to be carried on later.
+    fn save_on_shutdown(&mut self) {
+        let now = self.now();
+        let Some(active) = &mut self.active else {
+            return;
+        };
+        if active.session.state() == State::Finished {
+            return;
+        }
+        active.session.pause(now);
+        self.silence();
+        self.save(now);
+        tracing::info!("saved the session's position for the next start");
+    }
+
+    /// Opens the sound output for a session, unless it is open. Without a
+    /// device the session still runs, its cues shown as text: the error
+    /// says so, for the status.
+    fn open_audio(&mut self) -> Result<(), String> {
+        if let Audio::Open(_) = self.audio {
+            return Ok(());
+        }
+        match tokio::task::block_in_place(AudioOut::open) {
+            Ok(out) => {
+                self.audio = Audio::Open(out);
+                self.retry_at = None;
+                Ok(())
+            }
+            Err(err) => {
+                tracing::warn!("no sound: {err}");
+                self.audio = Audio::Closed;
+                Err(format!(
+                    "No sound: {err}. The session runs with its cues shown as text (massage-cue status --follow); \
+                     `massage-cue render ROUTINE -o session.wav` makes a sound file to play elsewhere."
+                ))
+            }
+        }
+    }
+
+    /// Stops every clip sounding, at once.
+    fn silence(&mut self) {
+        if let Audio::Open(out) = &mut self.audio {
+            out.silence();
+        }
+    }
+
+    /// Closes the sound output; a finished session's last clips (the
+    /// chime) first sound out, away from the session task.
+    fn close_audio(&mut self, let_finish: bool) {
+        self.retry_at = None;
+        match std::mem::take(&mut self.audio) {
+            Audio::Open(out) if let_finish => {
+                tokio::task::spawn_blocking(move || {
+                    out.drain(DRAIN_ON_FINISH);
+                    drop(out);
+                });
+            }
+            Audio::Open(mut out) => out.silence(),
+            Audio::Closed | Audio::Lost => {}
+        }
+    }
+
+    /// The sound output failed mid-session: pause, keep the daemon going,
+    /// and try the output again every few seconds.
+    fn sound_lost(&mut self, now: Ms, err: &AudioError) {
+        tracing::warn!("the sound output was lost: {err}");
+        self.audio = Audio::Lost;
+        self.retry_at = Some(now + AUDIO_RETRY_MS);
+        self.wake = None;
+        if let Some(active) = &mut self.active {
+            active.session.pause(now);
+        }
+        self.message = Some(format!(
+            "The sound output was lost ({err}); the session is paused where it was. \
+             It is tried again every {} s.",
+            AUDIO_RETRY_MS / 1000
+        ));
+        self.save(now);
+    }
+
+    /// Tries a lost sound output again; once it is back, the session
+    /// resumes by itself when `[audio] auto_resume` is set, else waits.
+    fn retry_audio(&mut self) {
+        if !matches!(self.audio, Audio::Lost) {
+            self.retry_at = None;
+            return;
+        }
+        match tokio::task::block_in_place(AudioOut::open) {
+            Ok(out) => {
+                tracing::info!("the sound output is back");
+                self.audio = Audio::Open(out);
+                self.retry_at = None;
+                let auto = Config::load(&self.paths.config_file)
+                    .map(|c| c.audio.auto_resume)
+                    .unwrap_or(false);
+                self.message = Some("The sound output is back; resume to carry on.".into());
+                if auto {
+                    let now = self.now();
+                    match self.resume(now) {
+                        Ok(_) => {
+                            self.message =
+                                Some("The sound output is back; the session resumed.".into())
+                        }
+                        Err(Refusal(_, why)) => tracing::warn!("cannot resume: {why}"),
+                    }
+                }
+                self.publish(None);
+            }
+            Err(err) => {
+                tracing::debug!("the sound output is still unavailable: {err}");
+                self.retry_at = Some(self.now() + AUDIO_RETRY_MS);
+            }
+        }
+    }
+
+    fn status(&self) -> Status {
+        let Some(active) = &self.active else {
+            return Status {
+                message: self.message.clone(),
+                ..Status::default()
+            };
+        };
+        let plan: &Plan = active.session.plan();
+        let status = active.session.status(self.now());
+        Status {
+            state: match status.state {
+                State::Idle => SessionState::Idle,
+                State::Running => SessionState::Running,
+                State::Paused => SessionState::Paused,
+                State::Finished => SessionState::Finished,
+            },
+            routine: Some(status.routine),
+            step: status.step,
+            step_name: status.step_name,
+            rep: status.rep,
+            reps: status.reps,
+            elapsed_ms: status.elapsed_ms,
+            remaining_ms: status.remaining_ms,
+            steps: Some(status.steps),
+            step_elapsed_ms: status
+                .step
+                .map(|i| status.elapsed_ms.saturating_sub(plan.steps[i].start_ms)),
+            step_remaining_ms: status.step_remaining_ms,
+            message: self.message.clone(),
+        }
+    }
+
+    /// Tells every subscriber where the session is, with the cue just
+    /// spoken if there is one.
+    fn publish(&self, cue: Option<&SpokenCue>) {
+        if self.updates.receiver_count() == 0 {
+            return;
+        }
+        let _ = self.updates.send(Response::Update {
+            status: self.status(),
+            cue: cue.cloned(),
+        });
+    }
+}
+
+/// The step and repetition of a status, to save once per boundary.
+fn place(status: &session::Status) -> Place {
+    (status.step, status.rep.zip(status.reps))
+}
+
+/// A planned cue as the live view shows it.
+fn spoken(cue: &Cue) -> SpokenCue {
+    SpokenCue {
+        text: cue.text.clone(),
+        // the name `plan --json` gives the kind
+        kind: serde_json::to_value(cue.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        at_ms: cue.at_ms,
+        duration_ms: cue.duration_ms,
+    }
+}
+
+fn read_routine(path: &Path) -> Result<Routine, Refusal> {
+    routine::load_routine(path).map_err(Refusal::bad_input)
+}
+
+/// Plans the session with the real length of every clip: the phrases the
+/// session will say are resolved first (rendering what the pack lacks, in
+/// parallel), then the plan is made from their lengths, and every cue is
+/// paired with its clip.
+fn make_plan(
+    routine: &Routine,
+    options: &plan::Options,
+    voice: &Voice,
+) -> Result<(Arc<Plan>, Vec<Clip>), Refusal> {
+    tokio::task::block_in_place(|| {
+        let draft = plan::plan(routine, options, &Estimate).map_err(Refusal::bad_input)?;
+        let phrases: Vec<String> = draft
+            .cues
+            .iter()
+            .filter(|c| c.sound.is_none())
+            .map(|c| c.text.clone())
+            .collect();
+        voice.prepare(&phrases);
+        let plan = plan::plan(routine, options, voice).map_err(Refusal::bad_input)?;
+        let clips = plan
+            .cues
+            .iter()
+            .map(|c| match c.sound {
+                Some(sound) => voice.sound(sound),
+                None => voice.clip(&c.text),
+            })
+            .collect();
+        Ok((Arc::new(plan), clips))
+    })
+}

@@ -1,0 +1,376 @@
+//! The live view of a session in a terminal (`--follow`), and the one-line
+//! summary `status` prints.
+//!
+//! The view subscribes to the daemon's updates. Each cue spoken is printed
+//! as a line of its own, so the terminal keeps a transcript; below it a
+//! small block shows the routine, the step, the repetition and a progress
+//! bar with the time left, redrawn in place on every update and once a
+//! second. When the output is not a terminal only the transcript and
+//! changes of step or state are printed.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use crate::client::{Client, ClientError};
+use crate::protocol::{Request, Response, SessionState, SpokenCue, Status};
+use crate::routine::Ms;
+
+/// Width of the progress bar, in characters.
+const BAR: usize = 30;
+
+/// "12:05", or "1:02:05" past an hour.
+pub fn clock(ms: Ms) -> String {
+    let secs = ms.div_ceil(1000);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+fn state_word(state: SessionState) -> &'static str {
+    match state {
+        SessionState::Idle => "idle",
+        SessionState::Running => "running",
+        SessionState::Paused => "paused",
+        SessionState::Finished => "finished",
+    }
+}
+
+/// One line saying where the session is, for `massage-cue status`.
+pub fn summary(status: &Status) -> String {
+    let mut line = state_word(status.state).to_owned();
+    match &status.routine {
+        None => line.push_str(": no session"),
+        Some(routine) => {
+            line.push_str(&format!("  {routine}"));
+            if let (Some(step), Some(name)) = (status.step, &status.step_name) {
+                line.push_str(&format!("  step {}", step + 1));
+                if let Some(steps) = status.steps {
+                    line.push_str(&format!(" of {steps}"));
+                }
+                line.push_str(&format!(": {name}"));
+            }
+            if let (Some(rep), Some(reps)) = (status.rep, status.reps) {
+                line.push_str(&format!("  {rep} of {reps}"));
+            }
+            line.push_str(&format!(
+                "  {} in, {} left",
+                clock(status.elapsed_ms),
+                clock(status.remaining_ms)
+            ));
+        }
+    }
+    if let Some(message) = &status.message {
+        line.push_str(&format!("\n{message}"));
+    }
+    line
+}
+
+/// What the live view shows, and what it has drawn.
+#[derive(Debug)]
+pub struct View {
+    status: Status,
+    /// When `status` arrived, to move the clocks on between updates.
+    received: Instant,
+    /// Whether to draw in place with terminal escapes.
+    terminal: bool,
+    /// How many lines the block drawn last has (to draw over it).
+    drawn: usize,
+    /// The step and state printed last, for plain output.
+    printed: Option<(SessionState, Option<usize>)>,
+    /// Whether the session has been seen under way, so that going idle
+    /// afterwards means it was stopped.
+    seen_active: bool,
+}
+
+impl View {
+    pub fn new(status: Status, terminal: bool) -> View {
+        View {
+            seen_active: status.state != SessionState::Idle,
+            status,
+            received: Instant::now(),
+            terminal,
+            drawn: 0,
+            printed: None,
+        }
+    }
+
+    /// Takes an update; returns what to write.
+    pub fn update(&mut self, status: Status, cue: Option<&SpokenCue>) -> String {
+        self.seen_active |= status.state != SessionState::Idle;
+        self.status = status;
+        self.received = Instant::now();
+        self.draw(cue)
+    }
+
+    /// Moves the clocks on; returns what to write.
+    pub fn tick(&mut self) -> String {
+        if self.terminal && self.status.state == SessionState::Running {
+            self.draw(None)
+        } else {
+            String::new()
+        }
+    }
+
+    /// Whether following should end: the session finished or was stopped.
+    pub fn done(&self) -> bool {
+        match self.status.state {
+            SessionState::Finished => true,
+            SessionState::Idle => self.seen_active,
+            _ => false,
+        }
+    }
+
+    /// The status with its clocks moved on by the time since it arrived.
+    fn now(&self) -> Status {
+        let mut status = self.status.clone();
+        if status.state == SessionState::Running {
+            let since = self.received.elapsed().as_millis() as Ms;
+            status.elapsed_ms += since;
+            status.remaining_ms = status.remaining_ms.saturating_sub(since);
+            status.step_elapsed_ms = status.step_elapsed_ms.map(|e| e + since);
+            status.step_remaining_ms = status.step_remaining_ms.map(|r| r.saturating_sub(since));
+        }
+        status
+    }
+
+    fn draw(&mut self, cue: Option<&SpokenCue>) -> String {
+        let status = self.now();
+        let mut out = String::new();
+        if !self.terminal {
+            if let Some(cue) = cue {
+                out.push_str(&format!("{}  {}\n", clock(cue.at_ms), cue.text));
+            }
+            let key = (status.state, status.step);
+            if self.printed != Some(key) {
+                self.printed = Some(key);
+                out.push_str(&summary(&status));
+                out.push('\n');
+            }
+            return out;
+        }
+        if self.drawn > 0 {
+            // up to the block's first line, and clear from there down
+            out.push_str(&format!("\x1b[{}F", self.drawn));
+        }
+        out.push_str("\x1b[J");
+        if let Some(cue) = cue {
+            out.push_str(&format!(
+                "  {}  \u{201c}{}\u{201d}\n",
+                clock(cue.at_ms),
+                cue.text
+            ));
+        }
+        let block = block(&status);
+        self.drawn = block.len();
+        for line in block {
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// The lines of the live block.
+pub fn block(status: &Status) -> Vec<String> {
+    let Some(routine) = &status.routine else {
+        let mut lines = vec!["No session. Start one with `massage-cue start ROUTINE`.".to_owned()];
+        lines.extend(status.message.clone());
+        return lines;
+    };
+    let mut lines = Vec::new();
+    let state = match status.state {
+        SessionState::Running => String::new(),
+        other => format!("  [{}]", state_word(other)),
+    };
+    lines.push(format!("{routine}{state}"));
+    let mut step = match (status.step, status.steps) {
+        (Some(i), Some(n)) => format!("Step {} of {n}", i + 1),
+        (Some(i), None) => format!("Step {}", i + 1),
+        _ => String::new(),
+    };
+    if let Some(name) = &status.step_name {
+        step.push_str(&format!(": {name}"));
+    }
+    if let (Some(rep), Some(reps)) = (status.rep, status.reps) {
+        step.push_str(&format!("  ·  repetition {rep} of {reps}"));
+    }
+    if !step.is_empty() {
+        lines.push(step);
+    }
+    let step_part = match (status.step_elapsed_ms, status.step_remaining_ms) {
+        (Some(done), Some(left)) => {
+            format!("{}  {} left in step", bar(done, done + left), clock(left))
+        }
+        _ => String::new(),
+    };
+    lines.push(format!(
+        "{step_part}{}{} left of {}",
+        if step_part.is_empty() { "" } else { "  ·  " },
+        clock(status.remaining_ms),
+        clock(status.elapsed_ms + status.remaining_ms)
+    ));
+    lines.extend(status.message.clone());
+    lines
+}
+
+/// `[#########.....................]`
+fn bar(done: Ms, total: Ms) -> String {
+    let filled = if total == 0 {
+        BAR
+    } else {
+        ((done.min(total) as u128 * BAR as u128) / total as u128) as usize
+    };
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(BAR - filled))
+}
+
+/// Follows the session until it finishes or is stopped, or the daemon goes
+/// away, writing the view to `out`.
+pub fn follow(client: &mut Client, out: &mut dyn Write, terminal: bool) -> Result<(), ClientError> {
+    let status = match client.request(&Request::Subscribe)? {
+        Response::Ok { status, .. } => status,
+        Response::Error { kind, message } => return Err(ClientError::Refused { kind, message }),
+        Response::Update { .. } => return Err(ClientError::Unexpected),
+    };
+    let mut view = View::new(status.clone(), terminal);
+    write_out(out, &view.update(status, None))?;
+    let mut next_tick = Instant::now() + Duration::from_secs(1);
+    while !view.done() {
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        match client.receive(wait) {
+            Ok(Some(Response::Update { status, cue })) => {
+                write_out(out, &view.update(status, cue.as_ref()))?;
+            }
+            Ok(Some(_)) => return Err(ClientError::Unexpected),
+            Ok(None) => {}
+            Err(ClientError::Closed) => {
+                write_out(out, "The daemon stopped.\n")?;
+                return Ok(());
+            }
+            Err(err) => return Err(err),
+        }
+        if Instant::now() >= next_tick {
+            write_out(out, &view.tick())?;
+            next_tick = Instant::now() + Duration::from_secs(1);
+        }
+    }
+    Ok(())
+}
+
+fn write_out(out: &mut dyn Write, text: &str) -> io::Result<()> {
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running() -> Status {
+        Status {
+            state: SessionState::Running,
+            routine: Some("Lower back".into()),
+            step: Some(2),
+            step_name: Some("Deep stroking".into()),
+            rep: Some(7),
+            reps: Some(15),
+            elapsed_ms: 125_000,
+            remaining_ms: 900_000,
+            steps: Some(8),
+            step_elapsed_ms: Some(15_000),
+            step_remaining_ms: Some(15_000),
+            message: None,
+        }
+    }
+
+    #[test]
+    fn clocks_read_as_minutes_and_seconds() {
+        assert_eq!(clock(0), "0:00");
+        assert_eq!(clock(59_001), "1:00");
+        assert_eq!(clock(125_000), "2:05");
+        assert_eq!(clock(3_725_000), "1:02:05");
+    }
+
+    #[test]
+    fn the_summary_says_where_the_session_is() {
+        assert_eq!(
+            summary(&running()),
+            "running  Lower back  step 3 of 8: Deep stroking  7 of 15  2:05 in, 15:00 left"
+        );
+        assert_eq!(summary(&Status::default()), "idle: no session");
+    }
+
+    #[test]
+    fn the_block_shows_step_repetition_and_progress() {
+        let lines = block(&running());
+        assert_eq!(lines[0], "Lower back");
+        assert_eq!(
+            lines[1],
+            "Step 3 of 8: Deep stroking  ·  repetition 7 of 15"
+        );
+        assert_eq!(
+            lines[2],
+            format!(
+                "[{}{}]  0:15 left in step  ·  15:00 left of 17:05",
+                "#".repeat(15),
+                ".".repeat(15)
+            )
+        );
+        let paused = Status {
+            state: SessionState::Paused,
+            message: Some("Sound lost".into()),
+            ..running()
+        };
+        let lines = block(&paused);
+        assert_eq!(lines[0], "Lower back  [paused]");
+        assert_eq!(lines.last().unwrap(), "Sound lost");
+    }
+
+    #[test]
+    fn a_terminal_view_redraws_in_place_and_keeps_the_cues() {
+        let mut view = View::new(running(), true);
+        let first = view.update(running(), None);
+        assert!(first.starts_with("\x1b[J"), "{first:?}");
+        let cue = SpokenCue {
+            text: "Eight".into(),
+            kind: "count".into(),
+            at_ms: 127_000,
+            duration_ms: 400,
+        };
+        let second = view.update(running(), Some(&cue));
+        assert!(
+            second.starts_with("\x1b[3F\x1b[J  2:07  \u{201c}Eight\u{201d}\n"),
+            "{second:?}"
+        );
+        assert!(second.contains("Step 3 of 8"));
+        assert!(!view.done());
+        view.update(
+            Status {
+                state: SessionState::Finished,
+                ..running()
+            },
+            None,
+        );
+        assert!(view.done());
+    }
+
+    #[test]
+    fn plain_output_prints_cues_and_changes_only() {
+        let mut view = View::new(running(), false);
+        let first = view.update(running(), None);
+        assert_eq!(first, format!("{}\n", summary(&running())));
+        let cue = SpokenCue {
+            text: "Eight".into(),
+            kind: "count".into(),
+            at_ms: 127_000,
+            duration_ms: 400,
+        };
+        assert_eq!(view.update(running(), Some(&cue)), "2:07  Eight\n");
+        assert_eq!(view.tick(), "");
+        let stopped = view.update(Status::default(), None);
+        assert_eq!(stopped, "idle: no session\n");
+        assert!(view.done(), "idle after running means stopped");
+    }
+}

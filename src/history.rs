@@ -1,0 +1,240 @@
+//! The session log: one JSON object a line, appended when a session ends,
+//! never rewritten. It answers `massage-cue history` and "session 4 of 15".
+//!
+//! Each line is written whole and flushed to disk. A crash in the middle of
+//! a write can still leave a half-written last line; reading skips it with a
+//! warning, and the next append starts on a fresh line so that it does not
+//! join the broken one.
+
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::HumanMs;
+use crate::state::SavedOptions;
+
+/// One session, as logged when it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The routine's name (what "session N of M" counts by).
+    pub routine: String,
+    /// The routine file.
+    pub path: PathBuf,
+    pub options: SavedOptions,
+    /// Milliseconds since the Unix epoch.
+    pub started_at_ms: u64,
+    pub ended_at_ms: u64,
+    /// Steps played to their end.
+    pub steps_completed: usize,
+    /// Steps in the session.
+    pub steps: usize,
+    /// Whether the session played to its end (false: it was stopped).
+    pub completed: bool,
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let started = UNIX_EPOCH + Duration::from_millis(self.started_at_ms);
+        let took = self.ended_at_ms.saturating_sub(self.started_at_ms);
+        write!(
+            f,
+            "{}  {}  {}  {}/{} steps  {}",
+            humantime::format_rfc3339_seconds(started),
+            self.routine,
+            HumanMs(took),
+            self.steps_completed,
+            self.steps,
+            if self.completed {
+                "completed"
+            } else {
+                "stopped"
+            }
+        )
+    }
+}
+
+/// What reading the log found.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Log {
+    /// Oldest first.
+    pub entries: Vec<Entry>,
+    /// Lines that were skipped, and why.
+    pub warnings: Vec<String>,
+}
+
+impl Log {
+    /// How many sessions of `routine` (by name) were played to their end.
+    pub fn sessions_done(&self, routine: &str) -> u32 {
+        self.entries
+            .iter()
+            .filter(|e| e.completed && e.routine == routine)
+            .count() as u32
+    }
+}
+
+/// The log file.
+#[derive(Debug, Clone)]
+pub struct History {
+    path: PathBuf,
+}
+
+impl History {
+    pub fn new(path: impl Into<PathBuf>) -> History {
+        History { path: path.into() }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one entry as one line and flushes it to disk.
+    pub fn append(&self, entry: &Entry) -> io::Result<()> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .mode(0o600)
+            .open(&self.path)?;
+        let mut line = Vec::new();
+        if file.seek(SeekFrom::End(0))? > 0 {
+            file.seek(SeekFrom::End(-1))?;
+            let mut last = [0u8];
+            file.read_exact(&mut last)?;
+            if last[0] != b'\n' {
+                line.push(b'\n');
+            }
+        }
+        serde_json::to_writer(&mut line, entry).map_err(io::Error::other)?;
+        line.push(b'\n');
+        file.write_all(&line)?;
+        file.sync_data()
+    }
+
+    /// Reads every entry. A line that is not an entry (the half-written last
+    /// line of a crash, or a damaged one) is skipped with a warning, which
+    /// is also logged.
+    pub fn read(&self) -> io::Result<Log> {
+        let bytes = match fs::read(&self.path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Log::default()),
+            Err(err) => return Err(err),
+        };
+        let mut log = Log::default();
+        let ends_cleanly = bytes.ends_with(b"\n");
+        let lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+        // split leaves an empty piece after the final newline
+        let count = lines.len() - usize::from(ends_cleanly);
+        for (i, line) in lines[..count].iter().enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            match serde_json::from_slice::<Entry>(line) {
+                Ok(entry) => log.entries.push(entry),
+                Err(err) => {
+                    let warning = if i + 1 == count && !ends_cleanly {
+                        format!(
+                            "{}:{}: ignoring a half-written last line ({err})",
+                            self.path.display(),
+                            i + 1
+                        )
+                    } else {
+                        format!(
+                            "{}:{}: skipping a line that is not a session ({err})",
+                            self.path.display(),
+                            i + 1
+                        )
+                    };
+                    tracing::warn!("{warning}");
+                    log.warnings.push(warning);
+                }
+            }
+        }
+        Ok(log)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan;
+
+    fn entry(routine: &str, completed: bool) -> Entry {
+        Entry {
+            routine: routine.into(),
+            path: format!("/r/{routine}.toml").into(),
+            options: SavedOptions::from(&plan::Options::default()),
+            started_at_ms: 1_700_000_000_000,
+            ended_at_ms: 1_700_000_000_000 + 25 * 60_000,
+            steps_completed: if completed { 8 } else { 3 },
+            steps: 8,
+            completed,
+        }
+    }
+
+    #[test]
+    fn appends_and_reads_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let history = History::new(dir.path().join("history.jsonl"));
+        assert_eq!(history.read().unwrap(), Log::default());
+        let all = [
+            entry("back", true),
+            entry("waist", false),
+            entry("back", true),
+            entry("back", false),
+        ];
+        for e in &all {
+            history.append(e).unwrap();
+        }
+        let log = history.read().unwrap();
+        assert_eq!(log.entries, all);
+        assert!(log.warnings.is_empty());
+        assert_eq!(log.sessions_done("back"), 2);
+        assert_eq!(log.sessions_done("waist"), 0);
+        assert_eq!(log.sessions_done("neck"), 0);
+    }
+
+    #[test]
+    fn a_half_written_last_line_is_ignored_with_a_warning_and_not_joined() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let history = History::new(&path);
+        history.append(&entry("back", true)).unwrap();
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"{\"routine\":\"back\",\"pa").unwrap();
+        drop(file);
+
+        let log = history.read().unwrap();
+        assert_eq!(log.entries, [entry("back", true)]);
+        assert_eq!(log.warnings.len(), 1);
+        assert!(
+            log.warnings[0].contains("history.jsonl:2: ignoring a half-written last line"),
+            "{:?}",
+            log.warnings
+        );
+
+        history.append(&entry("back", true)).unwrap();
+        let log = history.read().unwrap();
+        assert_eq!(log.entries, [entry("back", true), entry("back", true)]);
+        assert_eq!(log.warnings.len(), 1);
+        assert!(
+            log.warnings[0].contains(":2: skipping a line"),
+            "{:?}",
+            log.warnings
+        );
+        assert_eq!(log.sessions_done("back"), 2);
+    }
+
+    #[test]
+    fn an_entry_reads_as_one_line() {
+        let line = entry("Lower back", true).to_string();
+        assert_eq!(
+            line,
+            "2023-11-14T22:13:20Z  Lower back  25m  8/8 steps  completed"
+        );
+    }
+}

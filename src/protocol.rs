@@ -1,0 +1,507 @@
+//! The wire protocol between the client and the daemon: one JSON object a
+//! line, each carrying the protocol `version`.
+//!
+//! A client sends a [`Request`]; the daemon answers every request with one
+//! [`Response`], errors included. After [`Request::Subscribe`] the daemon
+//! goes on sending [`Response::Update`] lines, one for every change and
+//! every cue spoken, until the client hangs up.
+//!
+//! These types are the protocol's own, not the command line's: changing a
+//! flag does not change what goes over the socket.
+//!
+//! ```text
+//! → {"version":1,"request":"start","routine":"/path/lower-back.toml","options":{"level":"high"}}
+//! ← {"version":1,"reply":"ok","status":{"state":"running",...}}
+//! → {"version":1,"request":"frobnicate"}
+//! ← {"version":1,"reply":"error","kind":"bad_request","message":"..."}
+//! ```
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::plan;
+use crate::routine::Ms;
+
+/// The protocol version this build speaks.
+pub const VERSION: u32 = 1;
+
+/// The longest request or response line accepted, newline included. A
+/// longer line is refused and the connection closed.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// What a client asks of the daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum Request {
+    /// Start a routine, ending any session there is.
+    Start {
+        /// A path to a routine file (the client sends an absolute one), or a
+        /// routine name that the daemon looks up.
+        routine: String,
+        #[serde(default)]
+        options: StartOptions,
+    },
+    Pause,
+    Resume,
+    /// Pause when running, resume when paused.
+    Toggle,
+    Next,
+    Prev,
+    Repeat,
+    Stop,
+    Status,
+    /// Reply with the status, then stream [`Response::Update`] lines.
+    Subscribe,
+    /// Stop the daemon: sound stops, the session's position is saved.
+    Shutdown,
+}
+
+/// How a session is planned, where the command line says so; what is left
+/// out comes from the configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StartOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<Level>,
+    /// Fit the session to this length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length_ms: Option<Ms>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Detail>,
+    /// Speed factor on every tempo.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tempo: Option<f64>,
+}
+
+impl StartOptions {
+    /// `base` (from the configuration) with these options put over it. A
+    /// length given here wins over a level in the configuration, and a
+    /// level given here over a length there.
+    pub fn apply(&self, mut base: plan::Options) -> plan::Options {
+        if let Some(level) = self.level {
+            base.level = level.into();
+            base.length = None;
+        }
+        if let Some(length) = self.length_ms {
+            base.length = Some(length);
+        }
+        if let Some(detail) = self.detail {
+            base.detail = detail.into();
+        }
+        if let Some(tempo) = self.tempo {
+            base.tempo = tempo;
+        }
+        base
+    }
+}
+
+/// Which end of every range to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Low,
+    Mid,
+    High,
+}
+
+impl From<Level> for plan::Level {
+    fn from(level: Level) -> Self {
+        match level {
+            Level::Low => plan::Level::Low,
+            Level::Mid => plan::Level::Mid,
+            Level::High => plan::Level::High,
+        }
+    }
+}
+
+impl From<plan::Level> for Level {
+    fn from(level: plan::Level) -> Self {
+        match level {
+            plan::Level::Low => Level::Low,
+            plan::Level::Mid => Level::Mid,
+            plan::Level::High => Level::High,
+        }
+    }
+}
+
+/// How much is said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Detail {
+    Brief,
+    Normal,
+    Full,
+}
+
+impl From<Detail> for plan::Detail {
+    fn from(detail: Detail) -> Self {
+        match detail {
+            Detail::Brief => plan::Detail::Brief,
+            Detail::Normal => plan::Detail::Normal,
+            Detail::Full => plan::Detail::Full,
+        }
+    }
+}
+
+impl From<plan::Detail> for Detail {
+    fn from(detail: plan::Detail) -> Self {
+        match detail {
+            plan::Detail::Brief => Detail::Brief,
+            plan::Detail::Normal => Detail::Normal,
+            plan::Detail::Full => Detail::Full,
+        }
+    }
+}
+
+/// What the daemon says back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "snake_case")]
+pub enum Response {
+    /// The request was carried out; where the session is now.
+    Ok {
+        status: Status,
+        /// What happened, in words ("Resuming: deep stroking, 7 of 15").
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// The request was not carried out.
+    Error { kind: ErrorKind, message: String },
+    /// A line of the stream after [`Request::Subscribe`]: the session
+    /// changed, or a cue was spoken.
+    Update {
+        status: Status,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cue: Option<SpokenCue>,
+    },
+}
+
+impl Response {
+    /// An error reply.
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Response {
+        Response::Error {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a request was not carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The line was not a request this daemon understands: malformed,
+    /// too long, cut short, or of another protocol version.
+    BadRequest,
+    /// The request was understood but its content is wrong: no such
+    /// routine, an invalid routine file, options out of range.
+    BadInput,
+    /// The request makes no sense now (pausing with no session).
+    NotNow,
+    /// The connection belongs to another user.
+    Refused,
+    /// Something failed in the daemon.
+    Failed,
+}
+
+/// Where the session is. The first eight fields are the ones
+/// `status --json` promises; the rest serve the live view.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub state: SessionState,
+    /// The routine's name.
+    pub routine: Option<String>,
+    /// The current step, 0-based as in the plan.
+    pub step: Option<usize>,
+    pub step_name: Option<String>,
+    /// The current repetition (1-based) of a counted step.
+    pub rep: Option<u32>,
+    pub reps: Option<u32>,
+    pub elapsed_ms: Ms,
+    pub remaining_ms: Ms,
+    /// How many steps the session has.
+    #[serde(default)]
+    pub steps: Option<usize>,
+    #[serde(default)]
+    pub step_elapsed_ms: Option<Ms>,
+    #[serde(default)]
+    pub step_remaining_ms: Option<Ms>,
+    /// What happened that the user should know (sound lost, session
+    /// restored after a restart).
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// What a session is doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionState {
+    /// No session.
+    #[default]
+    Idle,
+    Running,
+    Paused,
+    /// The session played to its end.
+    Finished,
+}
+
+/// A cue as it is spoken, for the live view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpokenCue {
+    /// What is said; for ticks and chimes, a word for the sound.
+    pub text: String,
+    /// The cue's kind as `plan --json` names it ("count", "announce", ...).
+    pub kind: String,
+    /// Its offset in the session.
+    pub at_ms: Ms,
+    pub duration_ms: Ms,
+}
+
+/// Why a line could not be read as a request or response.
+#[derive(Debug, Error)]
+pub enum ProtocolError {
+    #[error("malformed line: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(
+        "protocol version {got} is not spoken here (this side speaks {VERSION}); restart the daemon after an upgrade"
+    )]
+    Version { got: u64 },
+    #[error("the line has no protocol `version`")]
+    NoVersion,
+    #[error("the line is longer than {MAX_LINE} bytes")]
+    TooLong,
+}
+
+/// One message on the wire: `version` beside the message's own fields.
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    version: u32,
+    #[serde(flatten)]
+    body: &'a T,
+}
+
+fn encode<T: Serialize>(body: &T) -> String {
+    let mut line = serde_json::to_string(&Envelope {
+        version: VERSION,
+        body,
+    })
+    .expect("protocol types always serialize");
+    line.push('\n');
+    line
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(line: &[u8]) -> Result<T, ProtocolError> {
+    if line.len() > MAX_LINE {
+        return Err(ProtocolError::TooLong);
+    }
+    let mut value: serde_json::Value = serde_json::from_slice(line)?;
+    let version = value
+        .as_object_mut()
+        .and_then(|object| object.remove("version"))
+        .ok_or(ProtocolError::NoVersion)?;
+    match version.as_u64() {
+        Some(v) if v == u64::from(VERSION) => {}
+        Some(got) => return Err(ProtocolError::Version { got }),
+        None => return Err(ProtocolError::NoVersion),
+    }
+    Ok(serde_json::from_value(value)?)
+}
+
+impl Request {
+    /// The request as one line, newline included.
+    pub fn encode(&self) -> String {
+        encode(self)
+    }
+
+    /// Reads one line (with or without its newline) as a request.
+    pub fn decode(line: &[u8]) -> Result<Request, ProtocolError> {
+        decode(line)
+    }
+}
+
+impl Response {
+    /// The response as one line, newline included.
+    pub fn encode(&self) -> String {
+        encode(self)
+    }
+
+    /// Reads one line (with or without its newline) as a response.
+    pub fn decode(line: &[u8]) -> Result<Response, ProtocolError> {
+        decode(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_with_a_version() {
+        let requests = [
+            Request::Start {
+                routine: "lower-back".into(),
+                options: StartOptions {
+                    level: Some(Level::High),
+                    length_ms: Some(1_500_000),
+                    detail: Some(Detail::Full),
+                    tempo: Some(0.8),
+                },
+            },
+            Request::Pause,
+            Request::Resume,
+            Request::Toggle,
+            Request::Next,
+            Request::Prev,
+            Request::Repeat,
+            Request::Stop,
+            Request::Status,
+            Request::Subscribe,
+            Request::Shutdown,
+        ];
+        for request in requests {
+            let line = request.encode();
+            assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
+            assert!(line.starts_with("{\"version\":1,"), "{line}");
+            assert_eq!(Request::decode(line.as_bytes()).unwrap(), request);
+        }
+    }
+
+    #[test]
+    fn the_wire_format_is_stable() {
+        assert_eq!(
+            Request::Pause.encode(),
+            "{\"version\":1,\"request\":\"pause\"}\n"
+        );
+        let start = Request::decode(
+            br#"{"version":1,"request":"start","routine":"x","options":{"level":"low"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            start,
+            Request::Start {
+                routine: "x".into(),
+                options: StartOptions {
+                    level: Some(Level::Low),
+                    ..StartOptions::default()
+                }
+            }
+        );
+        let start = Request::decode(br#"{"version":1,"request":"start","routine":"x"}"#).unwrap();
+        assert!(
+            matches!(start, Request::Start { options, .. } if options == StartOptions::default())
+        );
+    }
+
+    #[test]
+    fn status_has_every_promised_key_even_when_idle() {
+        let line = Response::Ok {
+            status: Status::default(),
+            message: None,
+        }
+        .encode();
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let status = value["status"].as_object().unwrap();
+        for key in [
+            "state",
+            "routine",
+            "step",
+            "step_name",
+            "rep",
+            "reps",
+            "elapsed_ms",
+            "remaining_ms",
+            "message",
+        ] {
+            assert!(status.contains_key(key), "{key} missing from {line}");
+        }
+        assert_eq!(status["state"], "idle");
+        assert_eq!(value["reply"], "ok");
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        let status = Status {
+            state: SessionState::Running,
+            routine: Some("Lower back".into()),
+            step: Some(2),
+            step_name: Some("Deep stroking".into()),
+            rep: Some(7),
+            reps: Some(15),
+            elapsed_ms: 61_000,
+            remaining_ms: 900_000,
+            steps: Some(8),
+            step_elapsed_ms: Some(14_000),
+            step_remaining_ms: Some(16_000),
+            message: None,
+        };
+        for response in [
+            Response::Ok {
+                status: status.clone(),
+                message: Some("Resuming".into()),
+            },
+            Response::error(ErrorKind::BadInput, "no routine named `x`"),
+            Response::Update {
+                status,
+                cue: Some(SpokenCue {
+                    text: "Seven".into(),
+                    kind: "count".into(),
+                    at_ms: 61_000,
+                    duration_ms: 400,
+                }),
+            },
+        ] {
+            assert_eq!(
+                Response::decode(response.encode().as_bytes()).unwrap(),
+                response
+            );
+        }
+    }
+
+    #[test]
+    fn bad_lines_are_refused_with_a_reason() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"{not json", "malformed line"),
+            (b"[1,2]", "no protocol `version`"),
+            (br#"{"request":"pause"}"#, "no protocol `version`"),
+            (br#"{"version":2,"request":"pause"}"#, "protocol version 2"),
+            (
+                br#"{"version":1,"request":"dance"}"#,
+                "unknown variant `dance`",
+            ),
+            (b"\xff\xfe", "malformed line"),
+        ];
+        for (line, expected) in cases {
+            let err = Request::decode(line).unwrap_err().to_string();
+            assert!(err.contains(expected), "{line:?}: {err}");
+        }
+        let long = vec![b' '; MAX_LINE + 1];
+        assert!(matches!(
+            Request::decode(&long),
+            Err(ProtocolError::TooLong)
+        ));
+    }
+
+    #[test]
+    fn start_options_override_the_configuration() {
+        let base = plan::Options {
+            length: Some(600_000),
+            ..plan::Options::default()
+        };
+        let options = StartOptions {
+            level: Some(Level::High),
+            detail: Some(Detail::Brief),
+            tempo: Some(1.5),
+            length_ms: None,
+        }
+        .apply(base.clone());
+        assert_eq!(options.level, plan::Level::High);
+        assert_eq!(options.length, None);
+        assert_eq!(options.detail, plan::Detail::Brief);
+        assert_eq!(options.tempo, 1.5);
+        let options = StartOptions {
+            length_ms: Some(1_200_000),
+            ..StartOptions::default()
+        }
+        .apply(base);
+        assert_eq!(options.length, Some(1_200_000));
+        assert_eq!(options.level, plan::Level::Mid);
+    }
+}

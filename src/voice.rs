@@ -1,0 +1,478 @@
+//! Phrase → clip: what the voice says for every cue, and how long it takes.
+//!
+//! A phrase is resolved, in order, from:
+//! 1. the bundled voice pack (`sounds/`, see [`Pack`]), by its exact key
+//!    ([`phrase_key`]);
+//! 2. the on-disk cache of the text-to-speech command, keyed by a SHA-256 of
+//!    the phrase and the command template;
+//! 3. the text-to-speech command itself (see [`TtsEngine`]), whose output
+//!    is checked and then cached;
+//! 4. pack clips joined into the phrase ("Resuming: deep stroking, 7 of
+//!    15." from "Resuming.", "deep stroking", "7", "of", "15");
+//! 5. a gentle stand-in tone, with a warning.
+//!
+//! A cue is never silent. Damaged pack or cache files are reported and
+//! passed over (a damaged cache file is deleted and rendered again).
+//!
+//! The planner needs every clip's real length before it can plan, so a
+//! session starts with [`Voice::prepare`], which resolves every phrase the
+//! routine can produce, rendering missing ones in parallel. [`Voice`] then
+//! answers [`ClipLengths`] from the resolved clips.
+//!
+//! The text-to-speech command is configured in `[voice] command`; the
+//! default runs espeak-ng. For a natural voice, piper (see `sounds/README.md`
+//! for installing it) reads the phrase from its standard input, so its
+//! template has no `{text}`:
+//! `["piper", "-m", "/path/to/en_US-joe-medium.onnx", "--length-scale", "1.1", "-f", "{out}"]`.
+
+mod compose;
+mod pack;
+mod tts;
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::clip::{Clip, SESSION_RATE};
+use crate::config::{Paths, VoiceConfig};
+use crate::routine::Ms;
+use crate::speech::{ClipLengths, Sound};
+
+pub use compose::{PAUSE_GAP_MS, WORD_GAP_MS};
+pub use pack::{INDEX_FILE, Pack, PackEntry, PackError};
+pub use tts::{TtsEngine, TtsError};
+
+/// The variable that names the `sounds/` folder, overriding the search.
+pub const SOUNDS_VAR: &str = "MASSAGE_CUE_SOUNDS";
+/// Where a system-wide install keeps the sounds.
+pub const SYSTEM_SOUNDS: &str = "/usr/share/massage-cue/sounds";
+/// How long one phrase may take to render, unless configured.
+pub const DEFAULT_TTS_TIMEOUT: Duration = Duration::from_secs(10);
+/// The speech level rendered phrases are brought to, matching the pack.
+const SPEECH_LEVEL_DBFS: f32 = -20.0;
+/// After this many failures in a row the command is not tried again by
+/// this voice: each failure may cost a whole timeout.
+const MAX_ENGINE_FAILURES: usize = 3;
+
+/// The key a phrase is looked up by: whitespace collapsed to single spaces
+/// and trimmed; otherwise exact (case and punctuation matter, since they
+/// change how a phrase is said).
+pub fn phrase_key(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Where a phrase's clip came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The bundled voice pack.
+    Pack,
+    /// The text-to-speech cache on disk.
+    Cache,
+    /// Rendered just now by the text-to-speech command.
+    Engine,
+    /// Joined from pack clips.
+    Composed,
+    /// A stand-in tone: nothing else could say it.
+    Tone,
+}
+
+/// A phrase's clip, at the voice's rate, and where it came from.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub clip: Clip,
+    pub source: Source,
+}
+
+/// How many phrases [`Voice::prepare`] found in each source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrepareReport {
+    pub pack: usize,
+    pub cache: usize,
+    pub engine: usize,
+    pub composed: usize,
+    pub tone: usize,
+}
+
+/// Where a voice finds its clips.
+#[derive(Debug, Clone)]
+pub struct VoiceSettings {
+    /// The `sounds/` folder holding the voice pack; `None` for no pack.
+    pub sounds_dir: Option<PathBuf>,
+    /// Where rendered phrases are cached; `None` turns the text-to-speech
+    /// command off (it needs somewhere to write).
+    pub cache_dir: Option<PathBuf>,
+    /// The text-to-speech command template; empty for none.
+    pub command: Vec<String>,
+    /// How long one phrase may take to render.
+    pub timeout: Duration,
+    /// The sample rate every clip is brought to.
+    pub rate: u32,
+}
+
+impl VoiceSettings {
+    /// The settings of the configuration: the pack from [`locate_sounds`],
+    /// the cache in `speech/` under the cache folder.
+    pub fn from_config(voice: &VoiceConfig, paths: &Paths) -> VoiceSettings {
+        VoiceSettings {
+            sounds_dir: locate_sounds(),
+            cache_dir: Some(paths.cache_dir.join("speech")),
+            command: voice.command.clone(),
+            timeout: Duration::from_millis(voice.timeout),
+            rate: SESSION_RATE,
+        }
+    }
+}
+
+/// Says phrases: resolves each to a clip (see the module documentation) and
+/// remembers it, so a phrase is decoded or rendered once per voice. Shared
+/// between threads by reference.
+pub struct Voice {
+    rate: u32,
+    pack: Pack,
+    engine: Option<TtsEngine>,
+    failures: AtomicUsize,
+    engine_off: AtomicBool,
+    phrases: Mutex<HashMap<String, Resolved>>,
+    sounds: Mutex<HashMap<Sound, Clip>>,
+}
+
+impl Voice {
+    /// A voice with these settings. Never fails: a pack that cannot be read
+    /// is reported and left out, and the other sources still answer.
+    pub fn new(settings: VoiceSettings) -> Voice {
+        let pack = match &settings.sounds_dir {
+            Some(dir) => match Pack::open(dir) {
+                Ok(pack) => pack,
+                Err(err) => {
+                    tracing::warn!("{err}; speaking without the voice pack");
+                    Pack::empty()
+                }
+            },
+            None => {
+                tracing::warn!(
+                    "no voice pack found (set {SOUNDS_VAR} to the sounds folder); speaking without it"
+                );
+                Pack::empty()
+            }
+        };
+        let engine = match (&settings.cache_dir, settings.command.is_empty()) {
+            (Some(dir), false) => Some(TtsEngine::new(
+                settings.command.clone(),
+                dir.clone(),
+                settings.timeout,
+            )),
+            _ => None,
+        };
+        Voice::from_parts(pack, engine, settings.rate)
+    }
+
+    /// A voice from an already opened pack and an optional engine.
+    pub fn from_parts(pack: Pack, engine: Option<TtsEngine>, rate: u32) -> Voice {
+        Voice {
+            rate: if rate == 0 { SESSION_RATE } else { rate },
+            pack,
+            engine,
+            failures: AtomicUsize::new(0),
+            engine_off: AtomicBool::new(false),
+            phrases: Mutex::new(HashMap::new()),
+            sounds: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The sample rate of every clip this voice gives.
+    pub fn rate(&self) -> u32 {
+        self.rate
+    }
+
+    /// The voice pack in use.
+    pub fn pack(&self) -> &Pack {
+        &self.pack
+    }
+
+    /// Lets go of every clip resolved so far (they are decoded or rendered
+    /// again when next asked for), so that a long-running service keeps
+    /// only the current session's clips in memory.
+    pub fn forget(&self) {
+        lock(&self.phrases).clear();
+        self.pack.forget_decoded();
+    }
+
+    /// The clip for `text`.
+    pub fn clip(&self, text: &str) -> Clip {
+        self.resolve(text).clip
+    }
+
+    /// The clip for `text` and where it came from; resolved once, then
+    /// remembered.
+    pub fn resolve(&self, text: &str) -> Resolved {
+        let key = phrase_key(text);
+        if let Some(found) = lock(&self.phrases).get(&key) {
+            return found.clone();
+        }
+        let resolved = self.resolve_key(&key);
+        lock(&self.phrases).entry(key).or_insert(resolved).clone()
+    }
+
+    fn resolve_key(&self, key: &str) -> Resolved {
+        if key.is_empty() {
+            tracing::warn!("asked to say an empty phrase; a tone stands in");
+            return self.tone();
+        }
+        match self.pack.load(key) {
+            Some(Ok(clip)) => return self.found(clip.resampled(self.rate), Source::Pack),
+            Some(Err(err)) => tracing::warn!("voice pack clip for {key:?} is unusable: {err}"),
+            None => {}
+        }
+        if let Some(engine) = &self.engine {
+            match engine.cached(key) {
+                Some(Ok(clip)) => return self.found(self.rendered(&clip), Source::Cache),
+                Some(Err(err)) => {
+                    tracing::warn!(
+                        "cached speech for {key:?} was damaged and is rendered again: {err}"
+                    )
+                }
+                None => {}
+            }
+            if !self.engine_off.load(Ordering::Relaxed) {
+                match engine.render(key) {
+                    Ok(clip) => {
+                        self.failures.store(0, Ordering::Relaxed);
+                        return self.found(self.rendered(&clip), Source::Engine);
+                    }
+                    Err(err) => self.engine_failed(key, &err),
+                }
+            }
+        }
+        if let Some(clip) = self.compose(key) {
+            return self.found(clip, Source::Composed);
+        }
+        tracing::warn!("no voice could say {key:?}; a tone stands in");
+        self.tone()
+    }
+
+    fn found(&self, clip: Clip, source: Source) -> Resolved {
+        Resolved { clip, source }
+    }
+
+    fn tone(&self) -> Resolved {
+        Resolved {
+            clip: Clip::stand_in_tone(self.rate),
+            source: Source::Tone,
+        }
+    }
+
+    /// An engine's clip made to match the pack: same rate, no silence at
+    /// the ends, same speech level.
+    fn rendered(&self, clip: &Clip) -> Clip {
+        clip.resampled(self.rate)
+            .trimmed()
+            .leveled(SPEECH_LEVEL_DBFS)
+    }
+
+    fn engine_failed(&self, key: &str, err: &TtsError) {
+        let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if err.is_permanent() || failures >= MAX_ENGINE_FAILURES {
+            if !self.engine_off.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "text-to-speech for {key:?} failed: {err}; not using the command again this session"
+                );
+            }
+        } else {
+            tracing::warn!("text-to-speech for {key:?} failed: {err}");
+        }
+    }
+
+    /// The phrase joined from pack clips, when every piece loads.
+    fn compose(&self, key: &str) -> Option<Clip> {
+        let pieces = compose::pieces(&self.pack, key)?;
+        let mut clips = Vec::with_capacity(pieces.len());
+        let mut gaps = Vec::with_capacity(pieces.len());
+        for (piece, gap) in pieces {
+            match self.pack.load(&piece)? {
+                Ok(clip) => clips.push(clip),
+                Err(err) => {
+                    tracing::warn!("voice pack clip for {piece:?} is unusable: {err}");
+                    return None;
+                }
+            }
+            gaps.push(gap);
+        }
+        Some(Clip::joined(&clips, &gaps, self.rate))
+    }
+
+    /// The clip of a sound: the pack's tick or chime, or a stand-in made
+    /// here when the pack has none (with a warning).
+    pub fn sound(&self, sound: Sound) -> Clip {
+        if let Some(clip) = lock(&self.sounds).get(&sound) {
+            return clip.clone();
+        }
+        let clip = match self.pack.load_sound(sound) {
+            Some(Ok(clip)) => clip.resampled(self.rate),
+            other => {
+                if let Some(Err(err)) = other {
+                    tracing::warn!("voice pack {sound:?} is unusable: {err}");
+                } else {
+                    tracing::warn!("the voice pack has no {sound:?}; a made-up one stands in");
+                }
+                match sound {
+                    Sound::Tick => Clip::stand_in_tick(self.rate),
+                    Sound::Chime => Clip::stand_in_chime(self.rate),
+                }
+            }
+        };
+        lock(&self.sounds).entry(sound).or_insert(clip).clone()
+    }
+
+    /// Resolves every phrase up front (and the tick and the chime), using
+    /// as many threads as there are cores, so that rendering missing
+    /// phrases overlaps and planning afterwards finds every length ready.
+    pub fn prepare(&self, phrases: &[String]) -> PrepareReport {
+        let mut keys: Vec<String> = phrases.iter().map(|p| phrase_key(p)).collect();
+        keys.sort();
+        keys.dedup();
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(keys.len())
+            .max(1);
+        let next = AtomicUsize::new(0);
+        let counts: Mutex<PrepareReport> = Mutex::new(PrepareReport::default());
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(key) = keys.get(i) else { break };
+                        let source = self.resolve(key).source;
+                        let mut c = lock(&counts);
+                        match source {
+                            Source::Pack => c.pack += 1,
+                            Source::Cache => c.cache += 1,
+                            Source::Engine => c.engine += 1,
+                            Source::Composed => c.composed += 1,
+                            Source::Tone => c.tone += 1,
+                        }
+                    }
+                });
+            }
+        });
+        self.sound(Sound::Tick);
+        self.sound(Sound::Chime);
+        self.pack.forget_decoded();
+        counts.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl std::fmt::Debug for Voice {
+    // the resolved clips are far too long to print
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Voice")
+            .field("rate", &self.rate)
+            .field("pack", &self.pack)
+            .field("engine", &self.engine)
+            .field("engine_off", &self.engine_off.load(Ordering::Relaxed))
+            .field("phrases", &lock(&self.phrases).len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClipLengths for Voice {
+    fn speech_ms(&self, text: &str) -> Ms {
+        self.clip(text).duration_ms()
+    }
+
+    fn sound_ms(&self, sound: Sound) -> Ms {
+        self.sound(sound).duration_ms()
+    }
+}
+
+/// A lock that a panicked holder did not spoil: the maps only ever gain
+/// complete entries.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The default text-to-speech command: espeak-ng when it is installed,
+/// otherwise none.
+pub fn default_command() -> Vec<String> {
+    if on_path("espeak-ng") {
+        [
+            "espeak-ng",
+            "-v",
+            "en-us",
+            "-s",
+            "150",
+            "-w",
+            "{out}",
+            "{text}",
+        ]
+        .map(String::from)
+        .to_vec()
+    } else {
+        Vec::new()
+    }
+}
+
+/// Whether `program` is an executable file in a `$PATH` folder.
+pub fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// Where the bundled `sounds/` folder (the voice pack, the tick and the
+/// chime) is at run time. Looked for in this order:
+/// 1. `$MASSAGE_CUE_SOUNDS`, when set: used as given, so a wrong setting
+///    shows up as a warning instead of another pack being used quietly;
+/// 2. a source tree around the executable: the nearest `sounds/` holding a
+///    voice index in the executable's folder or one of its four parents
+///    (`target/release/massage-cue` finds `../../sounds`, a test binary in
+///    `target/debug/deps` finds `../../../sounds`);
+/// 3. an installed layout: `<executable's folder>/../share/massage-cue/sounds`;
+/// 4. `/usr/share/massage-cue/sounds`.
+///
+/// `None` when none of them holds a voice index.
+pub fn locate_sounds() -> Option<PathBuf> {
+    locate_sounds_from(
+        std::env::var_os(SOUNDS_VAR),
+        std::env::current_exe().ok().as_deref(),
+        Path::new(SYSTEM_SOUNDS),
+    )
+}
+
+/// [`locate_sounds`] for a given variable, executable and system folder.
+pub fn locate_sounds_from(
+    var: Option<OsString>,
+    exe: Option<&Path>,
+    system: &Path,
+) -> Option<PathBuf> {
+    if let Some(dir) = var.filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    let has_index = |dir: &Path| dir.join(INDEX_FILE).is_file();
+    if let Some(exe_dir) = exe.and_then(Path::parent) {
+        for ancestor in exe_dir.ancestors().take(5) {
+            let candidate = ancestor.join("sounds");
+            if has_index(&candidate) {
+                return Some(candidate);
+            }
+        }
+        if let Some(prefix) = exe_dir.parent() {
+            let installed = prefix.join("share").join("massage-cue").join("sounds");
+            if has_index(&installed) {
+                return Some(installed);
+            }
+        }
+    }
+    has_index(system).then(|| system.to_owned())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,427 @@
+//! The bundled voice pack: pre-rendered clips in `sounds/`, found through
+//! `sounds/voice/index.tsv` (written by `scripts/build-voice-pack`).
+//!
+//! The index is tab-separated, one clip a line, after `#` comment lines and
+//! a header line: `kind  key  file  start  length  duration_ms  hash`, where
+//! `kind` is `speech` (key: the phrase) or `sound` (key: `tick` or
+//! `chime`), `file` is relative to the `sounds/` folder, and the clip is
+//! `length` samples of that file from sample `start`. Phrases of one family
+//! ("Session 4 of 15.", "Session 5 of 15.") share a file, a bank: one set of
+//! codec headers for many clips keeps the pack small.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use thiserror::Error;
+
+use crate::clip::{Clip, ClipError};
+use crate::routine::Ms;
+use crate::speech::Sound;
+
+use super::compose;
+use super::phrase_key;
+
+/// Where the index lives inside the `sounds/` folder.
+pub const INDEX_FILE: &str = "voice/index.tsv";
+
+/// How many decoded bank files are kept for the next clip from the same
+/// bank (a session's counts all come from one or two banks).
+const DECODED_BANKS_KEPT: usize = 6;
+
+/// Why the pack's index could not be read.
+#[derive(Debug, Error)]
+pub enum PackError {
+    #[error("cannot read the voice pack index {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {reason}", path.display())]
+    Line {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+/// One clip as the index lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackEntry {
+    /// The file holding the clip, relative to the `sounds/` folder.
+    pub file: PathBuf,
+    /// The clip's first sample in the file.
+    pub start: usize,
+    /// The clip's length in samples.
+    pub length: usize,
+    /// The clip's length in milliseconds, rounded up.
+    pub duration_ms: Ms,
+}
+
+/// A bank file decoded once, shared by the threads that wait for it.
+type DecodedBank = Arc<OnceLock<Result<Clip, String>>>;
+
+/// The voice pack's index, and where its files are.
+#[derive(Clone, Default)]
+pub struct Pack {
+    dir: Option<PathBuf>,
+    speech: HashMap<String, PackEntry>,
+    sounds: HashMap<Sound, PackEntry>,
+    /// Loose form of every phrase (see [`compose::loose`]) → its key, for
+    /// composing phrases from pieces.
+    words: HashMap<String, String>,
+    /// Recently decoded files, most recent last.
+    decoded: Arc<Mutex<Vec<(PathBuf, DecodedBank)>>>,
+}
+
+impl std::fmt::Debug for Pack {
+    // the index and decoded audio are far too long to print
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pack")
+            .field("dir", &self.dir)
+            .field("phrases", &self.speech.len())
+            .field("sounds", &self.sounds.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pack {
+    /// A pack with no clips: every phrase falls through to the other
+    /// sources.
+    pub fn empty() -> Pack {
+        Pack::default()
+    }
+
+    /// Reads the index of the pack in `dir` (a `sounds/` folder). Lines that
+    /// cannot be understood are errors: a half-read index would silently
+    /// change which voice speaks.
+    pub fn open(dir: &Path) -> Result<Pack, PackError> {
+        let path = dir.join(INDEX_FILE);
+        let text = fs::read_to_string(&path).map_err(|source| PackError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let mut pack = Pack {
+            dir: Some(dir.to_owned()),
+            ..Pack::default()
+        };
+        for (i, line) in text.lines().enumerate() {
+            let bad = |reason: String| PackError::Line {
+                path: path.clone(),
+                line: i + 1,
+                reason,
+            };
+            if line.trim().is_empty() || line.starts_with('#') || line.starts_with("kind\t") {
+                continue;
+            }
+            let fields: Vec<&str> = line.split('\t').collect();
+            let [kind, key, file, start, length, ms, _hash] = fields[..] else {
+                return Err(bad(format!(
+                    "expected 7 tab-separated fields, found {}",
+                    fields.len()
+                )));
+            };
+            let number = |what: &str, text: &str| {
+                text.parse::<u64>()
+                    .map_err(|_| bad(format!("{what} `{text}` is not a whole number")))
+            };
+            let duration_ms: Ms = number("duration", ms)?;
+            let start = number("start", start)? as usize;
+            let length = number("length", length)? as usize;
+            if length == 0 {
+                return Err(bad("a clip of length 0".to_string()));
+            }
+            let file = PathBuf::from(file);
+            if file.is_absolute()
+                || file
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir))
+            {
+                return Err(bad(format!(
+                    "file `{}` must lie inside the pack",
+                    file.display()
+                )));
+            }
+            let entry = PackEntry {
+                file,
+                start,
+                length,
+                duration_ms,
+            };
+            match kind {
+                "speech" => {
+                    let key = phrase_key(key);
+                    pack.add_word(&key);
+                    pack.speech.insert(key, entry);
+                }
+                "sound" => {
+                    let sound = match key {
+                        "tick" => Sound::Tick,
+                        "chime" => Sound::Chime,
+                        other => return Err(bad(format!("unknown sound `{other}`"))),
+                    };
+                    pack.sounds.insert(sound, entry);
+                }
+                other => return Err(bad(format!("unknown kind `{other}`"))),
+            }
+        }
+        Ok(pack)
+    }
+
+    /// Remembers `key` under its loose form; of two phrases with the same
+    /// loose form ("3" and "3."), the shorter, plainer one is kept.
+    fn add_word(&mut self, key: &str) {
+        let loose = compose::loose(key);
+        if loose.is_empty() {
+            return;
+        }
+        let keep = match self.words.get(&loose) {
+            Some(old) => (key.len(), key) < (old.len(), old.as_str()),
+            None => true,
+        };
+        if keep {
+            self.words.insert(loose, key.to_string());
+        }
+    }
+
+    /// The `sounds/` folder this pack was read from.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// How many spoken phrases the pack holds.
+    pub fn len(&self) -> usize {
+        self.speech.len()
+    }
+
+    /// Whether the pack holds no spoken phrases.
+    pub fn is_empty(&self) -> bool {
+        self.speech.is_empty()
+    }
+
+    /// The entry of a phrase, by its exact key (see [`phrase_key`]).
+    pub fn entry(&self, key: &str) -> Option<&PackEntry> {
+        self.speech.get(key)
+    }
+
+    /// The entry of a sound.
+    pub fn sound_entry(&self, sound: Sound) -> Option<&PackEntry> {
+        self.sounds.get(&sound)
+    }
+
+    /// Every phrase key in the pack.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.speech.keys().map(String::as_str)
+    }
+
+    /// The key of the phrase whose loose form is `loose`, if any.
+    pub(crate) fn key_for_loose(&self, loose: &str) -> Option<&str> {
+        self.words.get(loose).map(String::as_str)
+    }
+
+    /// Decodes a phrase's clip and checks it against the index: a file that
+    /// is missing, does not decode, or decodes to a different length than
+    /// indexed is an error, so the caller can move on to another source.
+    pub fn load(&self, key: &str) -> Option<Result<Clip, ClipError>> {
+        let entry = self.speech.get(key)?;
+        Some(self.load_entry(entry))
+    }
+
+    /// Decodes a sound's clip, checked as [`Pack::load`] does.
+    pub fn load_sound(&self, sound: Sound) -> Option<Result<Clip, ClipError>> {
+        let entry = self.sounds.get(&sound)?;
+        Some(self.load_entry(entry))
+    }
+
+    fn load_entry(&self, entry: &PackEntry) -> Result<Clip, ClipError> {
+        let dir = self.dir.as_deref().unwrap_or(Path::new("."));
+        let path = dir.join(&entry.file);
+        let file = self.decoded_file(&path)?;
+        let end = entry.start.checked_add(entry.length);
+        let Some(samples) = end.and_then(|end| file.samples.get(entry.start..end)) else {
+            return Err(ClipError::Decode {
+                path,
+                reason: format!(
+                    "holds {} samples, but the index wants {} from sample {}; the file is damaged or the index stale",
+                    file.samples.len(),
+                    entry.length,
+                    entry.start
+                ),
+            });
+        };
+        Ok(Clip::new(file.rate, samples))
+    }
+
+    /// Lets go of the decoded files kept for the next clip, once every
+    /// clip a session needs has been taken out.
+    pub fn forget_decoded(&self) {
+        self.decoded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// The whole file at `path`, decoded once even when several threads
+    /// ask for it at the same time.
+    fn decoded_file(&self, path: &Path) -> Result<Clip, ClipError> {
+        let slot = {
+            let mut recent = self.decoded.lock().unwrap_or_else(|e| e.into_inner());
+            match recent.iter().position(|(p, _)| p == path) {
+                Some(i) => {
+                    let hit = recent.remove(i);
+                    let slot = hit.1.clone();
+                    recent.push(hit);
+                    slot
+                }
+                None => {
+                    let slot: DecodedBank = Arc::default();
+                    recent.push((path.to_owned(), slot.clone()));
+                    if recent.len() > DECODED_BANKS_KEPT {
+                        recent.remove(0);
+                    }
+                    slot
+                }
+            }
+        };
+        slot.get_or_init(|| Clip::decode_file(path).map_err(|e| e.to_string()))
+            .clone()
+            .map_err(|reason| ClipError::Decode {
+                path: path.to_owned(),
+                reason,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_index(dir: &Path, body: &str) {
+        fs::create_dir_all(dir.join("voice")).unwrap();
+        fs::write(dir.join(INDEX_FILE), body).unwrap();
+    }
+
+    #[test]
+    fn the_index_is_read_with_comments_and_header() {
+        let dir = tempfile::tempdir().unwrap();
+        write_index(
+            dir.path(),
+            "# a comment\nkind\tkey\tfile\tstart\tlength\tduration_ms\thash\n\
+             speech\tRound 2 of 3.\tvoice/banks/r.ogg\t0\t20110\t912\tab\n\
+             speech\t  Press.  \tvoice/banks/r.ogg\t22315\t8820\t400\tcd\n\
+             sound\ttick\ttick.ogg\t0\t992\t45\tef\n",
+        );
+        let pack = Pack::open(dir.path()).unwrap();
+        assert_eq!(pack.len(), 2);
+        assert_eq!(
+            pack.entry("Round 2 of 3."),
+            Some(&PackEntry {
+                file: "voice/banks/r.ogg".into(),
+                start: 0,
+                length: 20_110,
+                duration_ms: 912
+            })
+        );
+        assert!(pack.entry("Press.").is_some(), "keys are trimmed");
+        assert_eq!(pack.sound_entry(Sound::Tick).unwrap().duration_ms, 45);
+        assert!(pack.sound_entry(Sound::Chime).is_none());
+        assert_eq!(pack.key_for_loose("round 2 of 3"), Some("Round 2 of 3."));
+    }
+
+    #[test]
+    fn a_bad_index_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        for (body, needle) in [
+            ("speech\tx\tx.ogg\n", ":1: expected 7"),
+            ("speech\tx\tx.ogg\t0\t10\tlong\th\n", ":1: duration `long`"),
+            ("speech\tx\tx.ogg\t-1\t10\t1\th\n", ":1: start `-1`"),
+            ("speech\tx\tx.ogg\t0\t0\t1\th\n", ":1: a clip of length 0"),
+            ("# c\nnoise\tx\tx.ogg\t0\t10\t1\th\n", ":2: unknown kind"),
+            ("sound\tgong\tg.ogg\t0\t10\t1\th\n", "unknown sound `gong`"),
+            (
+                "speech\tx\t../../etc/passwd\t0\t10\t1\th\n",
+                "inside the pack",
+            ),
+            ("speech\tx\t/etc/passwd\t0\t10\t1\th\n", "inside the pack"),
+        ] {
+            write_index(dir.path(), body);
+            let err = Pack::open(dir.path()).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+            assert!(err.contains("index.tsv"), "{err}");
+        }
+        let missing = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Pack::open(missing.path()),
+            Err(PackError::Read { .. })
+        ));
+    }
+
+    #[test]
+    fn clips_are_cut_from_their_bank() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("voice")).unwrap();
+        // a bank: 300 ms at 440 Hz, 100 ms of silence, 200 ms at 880 Hz
+        let rate = crate::clip::SESSION_RATE;
+        let low = Clip::tone(440.0, 300, rate);
+        let high = Clip::tone(880.0, 200, rate);
+        let bank = Clip::joined(&[low.clone(), high.clone()], &[100], rate);
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut w = hound::WavWriter::create(dir.path().join("voice/bank.wav"), spec).unwrap();
+        for s in bank.samples.iter() {
+            w.write_sample((s * 32_000.0) as i16).unwrap();
+        }
+        w.finalize().unwrap();
+        let start_high = low.samples.len() + 2_205;
+        let index = format!(
+            "speech\tlow\tvoice/bank.wav\t0\t{}\t300\th\n\
+             speech\thigh\tvoice/bank.wav\t{start_high}\t{}\t200\th\n\
+             speech\tpast the end\tvoice/bank.wav\t{start_high}\t99999\t200\th\n",
+            low.samples.len(),
+            high.samples.len()
+        );
+        fs::write(dir.path().join(INDEX_FILE), index).unwrap();
+        let pack = Pack::open(dir.path()).unwrap();
+        let crossings = |c: &Clip| {
+            c.samples
+                .windows(2)
+                .filter(|w| (w[0] < 0.0) != (w[1] < 0.0))
+                .count()
+        };
+        let got_low = pack.load("low").unwrap().unwrap();
+        let got_high = pack.load("high").unwrap().unwrap();
+        assert_eq!(got_low.duration_ms(), 300);
+        assert_eq!(got_high.duration_ms(), 200);
+        // 440 Hz for 0.3 s and 880 Hz for 0.2 s: about 264 and 352 crossings
+        assert!(
+            crossings(&got_low).abs_diff(264) <= 2,
+            "{}",
+            crossings(&got_low)
+        );
+        assert!(
+            crossings(&got_high).abs_diff(352) <= 2,
+            "{}",
+            crossings(&got_high)
+        );
+        let err = pack.load("past the end").unwrap().unwrap_err().to_string();
+        assert!(err.contains("index wants 99999"), "{err}");
+        assert!(pack.load("not there").is_none());
+        pack.forget_decoded();
+        assert_eq!(pack.load("low").unwrap().unwrap(), got_low);
+    }
+
+    #[test]
+    fn the_plainer_phrase_stands_for_a_word() {
+        let mut pack = Pack::empty();
+        for key in ["3.", "3", "Resuming:", "Resuming."] {
+            pack.add_word(key);
+        }
+        assert_eq!(pack.key_for_loose("3"), Some("3"));
+        assert_eq!(pack.key_for_loose("resuming"), Some("Resuming."));
+    }
+}

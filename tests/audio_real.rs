@@ -1,0 +1,237 @@
+//! Real audio: clips played through the default output device (a private
+//! PulseAudio null sink on machines without a sound card) are recorded
+//! from the sink's monitor, and their onsets are checked against the plan.
+//! Also the device-free render, checked to the millisecond.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant as StdInstant};
+
+use massage_cue::audio::{
+    AudioError, AudioOut, CueSink, PlayOptions, Stopped, TimedClip, play_plan, render_to_wav,
+};
+use massage_cue::clip::Clip;
+use massage_cue::plan::{Cue, CueKind, Plan};
+use tokio_util::sync::CancellationToken;
+
+use common::onsets::{Detector, read_wav_mono, spacing_errors_ms, summary};
+use common::sound_server::{Recorder, run_with_sound_server};
+
+/// The spacing of recorded onsets may differ from the plan by this much.
+const LIVE_TOLERANCE_MS: f64 = 30.0;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("audio_real");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// Ten tones a second apart, then four 300 ms apart.
+fn live_timeline() -> Vec<TimedClip> {
+    let beep = Clip::tone(1000.0, 80, 22_050);
+    (0..10)
+        .map(|i| i * 1000)
+        .chain([9_300, 9_600, 9_900, 10_200])
+        .enumerate()
+        .map(|(cue, at_ms)| TimedClip {
+            at_ms,
+            clip: beep.clone(),
+            cue,
+        })
+        .collect()
+}
+
+#[test]
+fn a_timeline_played_through_the_device_keeps_its_spacing() {
+    run_with_sound_server(
+        "a_timeline_played_through_the_device_keeps_its_spacing",
+        || {
+            let mut out = AudioOut::open().expect("open the default output");
+            let recorder = Recorder::start(&scratch("timeline.wav"));
+            let timeline = live_timeline();
+
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .unwrap();
+            let outcome = rt
+                .block_on(async {
+                    let start = tokio::time::Instant::now() + Duration::from_millis(200);
+                    play_plan(
+                        &mut out,
+                        &timeline,
+                        PlayOptions::new(start, 0),
+                        &CancellationToken::new(),
+                        |_| {},
+                    )
+                    .await
+                })
+                .expect("play the timeline");
+            assert_eq!(outcome.stopped, Stopped::Finished);
+            assert_eq!((outcome.played, outcome.dropped), (14, 0));
+            assert!(
+                out.drain(Duration::from_secs(5)),
+                "the output never went quiet"
+            );
+
+            let (samples, rate) = recorder.stop();
+            let onsets = Detector::default().onsets_ms(&samples, rate);
+            let planned: Vec<u64> = timeline.iter().map(|t| t.at_ms).collect();
+            let errors = spacing_errors_ms(&onsets, &planned);
+            let (median, p99, max) = summary(&errors);
+            eprintln!(
+                "onset spacing error vs plan: median {median:.1} ms, p99 {p99:.1} ms, max \
+                 {max:.1} ms; errors {errors:.1?}"
+            );
+            for (i, e) in errors.iter().enumerate() {
+                assert!(
+                    e.abs() <= LIVE_TOLERANCE_MS,
+                    "cue {i} at {} ms sounded {e:.1} ms off the plan's spacing (all: {errors:.1?})",
+                    planned[i]
+                );
+            }
+        },
+    );
+}
+
+#[test]
+fn silence_stops_a_sounding_clip_at_once() {
+    run_with_sound_server("silence_stops_a_sounding_clip_at_once", || {
+        let mut out = AudioOut::open().expect("open the default output");
+        let recorder = Recorder::start(&scratch("silence.wav"));
+        let long = Clip::tone(700.0, 3_000, 48_000);
+
+        let played = StdInstant::now();
+        out.play(&long).unwrap();
+        std::thread::sleep(Duration::from_millis(600));
+        let silenced = StdInstant::now();
+        out.silence();
+        let cut_after = silenced - played;
+        // the output takes new clips after a silence
+        std::thread::sleep(Duration::from_millis(400));
+        out.play(&Clip::tone(700.0, 100, 48_000)).unwrap();
+        assert!(
+            out.drain(Duration::from_secs(5)),
+            "the output never went quiet"
+        );
+
+        let (samples, rate) = recorder.stop();
+        let sounds = Detector::default().sounds(&samples, rate);
+        assert_eq!(sounds.len(), 2, "{sounds:?}");
+        // every onset is delayed by the same start delay; the cut is not
+        let heard_ms = sounds[0].len_ms(rate);
+        let silencing_ms =
+            heard_ms - cut_after.as_secs_f64() * 1000.0 + out.start_delay().as_secs_f64() * 1000.0;
+        eprintln!(
+            "silenced {:.1} ms after the call (tone heard for {heard_ms:.1} ms, cut after {:.1} \
+             ms, start delay {:?})",
+            silencing_ms,
+            cut_after.as_secs_f64() * 1000.0,
+            out.start_delay()
+        );
+        assert!(
+            silencing_ms <= 50.0,
+            "the tone went on {silencing_ms:.1} ms after silence()"
+        );
+        assert!(
+            silencing_ms >= -5.0,
+            "the tone stopped {silencing_ms:.1} ms before silence() was called?"
+        );
+        assert!((sounds[1].len_ms(rate) - 100.0).abs() < 5.0);
+    });
+}
+
+/// With no device at all, opening the output is a typed error, not a
+/// panic. ALSA is given an empty configuration and PulseAudio an address
+/// where nothing listens, so this holds on machines with sound cards too.
+#[test]
+fn no_output_device_is_a_typed_error() {
+    if std::env::var_os("MASSAGE_CUE_NO_DEVICE_CHILD").is_some() {
+        match AudioOut::open_with_timeout(Duration::from_secs(5)) {
+            Err(AudioError::DeviceNotAvailable { detail }) => {
+                eprintln!("as expected: {detail}");
+            }
+            other => panic!("expected DeviceNotAvailable, got {other:?}"),
+        }
+        return;
+    }
+    let empty = scratch("empty-alsa.conf");
+    std::fs::write(&empty, "").unwrap();
+    let started = StdInstant::now();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "no_output_device_is_a_typed_error",
+            "--exact",
+            "--nocapture",
+        ])
+        .env("MASSAGE_CUE_NO_DEVICE_CHILD", "1")
+        .env("ALSA_CONFIG_PATH", &empty)
+        .env("PULSE_SERVER", "unix:/nonexistent/massage-cue/pulse")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("as expected"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+fn cue(at_ms: u64, duration_ms: u64, text: &str) -> Cue {
+    Cue {
+        at_ms,
+        duration_ms,
+        kind: CueKind::Count,
+        text: text.into(),
+        step: Some(0),
+        rep: None,
+        sound: None,
+    }
+}
+
+#[test]
+fn a_rendered_session_has_every_onset_within_a_millisecond_of_the_plan() {
+    // uneven offsets, clips of two lengths and a clip at another rate
+    let offsets = [0u64, 1_000, 1_333, 2_001, 2_500, 4_999, 6_250, 7_777, 9_000];
+    let cues: Vec<Cue> = offsets
+        .iter()
+        .enumerate()
+        .map(|(i, &at)| cue(at, if i % 2 == 0 { 120 } else { 200 }, &format!("{i}")))
+        .collect();
+    let plan = Plan {
+        routine: "synthetic".into(),
+        total_ms: 10_000,
+        steps: Vec::new(),
+        cues,
+        warnings: Vec::new(),
+    };
+    let path = scratch("render.wav");
+    let summary = render_to_wav(
+        &plan,
+        |c| {
+            let rate = if c.text == "4" { 16_000 } else { 22_050 };
+            Clip::tone(880.0, c.duration_ms, rate)
+        },
+        &path,
+    )
+    .unwrap();
+    assert_eq!(summary.rate, 22_050);
+    assert_eq!(summary.duration_ms(), 10_000);
+
+    let (samples, rate) = read_wav_mono(&path);
+    assert_eq!(rate, 22_050);
+    let sounds = Detector::default().sounds(&samples, rate);
+    assert_eq!(sounds.len(), offsets.len(), "{sounds:?}");
+    for ((sound, &at), c) in sounds.iter().zip(&offsets).zip(&plan.cues) {
+        let onset = sound.start_ms(rate);
+        assert!(
+            (onset - at as f64).abs() <= 1.0,
+            "cue at {at} ms starts at {onset:.2} ms"
+        );
+        assert!(
+            (sound.len_ms(rate) - c.duration_ms as f64).abs() <= 2.0,
+            "cue at {at} ms lasts {:.2} ms",
+            sound.len_ms(rate)
+        );
+    }
+}

@@ -1,0 +1,830 @@
+//! The daemon as a real process on a real socket: start-up and the lock,
+//! the socket's safety, bad input on the wire, signals, saved sessions and
+//! the history file. Every test has its own XDG folders.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde_json::Value;
+
+use massage_cue::history::{Entry, History};
+use massage_cue::plan;
+use massage_cue::protocol::MAX_LINE;
+use massage_cue::state::{self, SavedOptions, SavedSession, StateFile};
+
+const BIN: &str = env!("CARGO_BIN_EXE_massage-cue");
+
+/// How long anything here may take before a test fails.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A small routine: two counted steps of 2-second repetitions.
+const ROUTINE: &str = r#"
+name = "Test routine"
+[[step]]
+name = "Stroking"
+reps = 30
+tempo = "2s"
+[[step]]
+name = "Kneading"
+reps = 30
+tempo = "2s"
+"#;
+
+/// Waits until `ready` holds, failing the test after [`PATIENCE`].
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A user's folders, all in one temporary folder.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        fs::create_dir(&run).unwrap();
+        fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).unwrap();
+        fs::write(dir.path().join("test-routine.toml"), ROUTINE).unwrap();
+        Home { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.path().join("run/massage-cue.sock")
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.path().join("state/massage-cue")
+    }
+
+    fn routine(&self) -> PathBuf {
+        self.path().join("test-routine.toml")
+    }
+
+    /// The binary with this home's environment.
+    fn command(&self, args: &[&str]) -> Command {
+        self.command_as(BIN, args)
+    }
+
+    fn command_as(&self, program: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .env("HOME", self.path())
+            .env("XDG_RUNTIME_DIR", self.path().join("run"))
+            .env("XDG_STATE_HOME", self.path().join("state"))
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("XDG_CACHE_HOME", self.path().join("cache"))
+            .env(
+                "MASSAGE_CUE_ROUTINES",
+                self.path().join("no-bundled-routines"),
+            )
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Starts `massage-cue daemon` in the foreground and waits until it
+    /// answers.
+    fn daemon(&self) -> Daemon {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, Ordering::Relaxed);
+        let log = fs::File::create(self.path().join(format!("daemon-{n}.log"))).unwrap();
+        let child = self
+            .command(&["daemon"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let daemon = Daemon { child };
+        let socket = self.socket();
+        wait_for("the daemon's socket", || {
+            UnixStream::connect(&socket).is_ok()
+        });
+        daemon
+    }
+
+    fn connect(&self) -> Line {
+        Line::connect(&self.socket())
+    }
+
+    /// The pid written in the lock file.
+    fn daemon_pid(&self) -> i32 {
+        let text = fs::read_to_string(self.path().join("run/massage-cue.sock.lock")).unwrap();
+        text.trim().parse().unwrap()
+    }
+}
+
+/// A daemon run by a test, killed if the test ends before it exits.
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    /// Waits for the daemon to exit; its exit code.
+    fn wait(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "the daemon did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.alive() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A daemon that a client started, stopped if the test ends before it.
+struct Detached(i32);
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        let _ = kill(Pid::from_raw(self.0), Signal::SIGTERM);
+    }
+}
+
+/// A raw connection speaking lines.
+struct Line {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+}
+
+impl Line {
+    fn connect(socket: &Path) -> Line {
+        let stream = UnixStream::connect(socket).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        Line {
+            writer: stream.try_clone().unwrap(),
+            reader: BufReader::new(stream),
+        }
+    }
+
+    fn send_raw(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    /// The next reply, as JSON; `None` when the daemon closed the
+    /// connection.
+    fn reply(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        let n = self.reader.read_line(&mut line).unwrap();
+        if n == 0 {
+            return None;
+        }
+        let value: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["version"], 1, "{line}");
+        Some(value)
+    }
+
+    fn ask(&mut self, request: &str) -> Value {
+        self.send_raw(format!("{{\"version\":1,{request}}}\n").as_bytes());
+        self.reply().expect("a reply")
+    }
+
+    /// The status after a request that must succeed.
+    fn ok(&mut self, request: &str) -> Value {
+        let reply = self.ask(request);
+        assert_eq!(reply["reply"], "ok", "{request}: {reply}");
+        reply["status"].clone()
+    }
+
+    fn status(&mut self) -> Value {
+        self.ok(r#""request":"status""#)
+    }
+
+    /// Whether the daemon closed the connection (a reset counts: closing
+    /// with bytes left unread resets a connection).
+    fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => rest.is_empty(),
+            Err(err) => err.kind() == std::io::ErrorKind::ConnectionReset,
+        }
+    }
+}
+
+fn start_request(routine: &Path) -> String {
+    format!(
+        r#""request":"start","routine":{}"#,
+        serde_json::to_string(routine.to_str().unwrap()).unwrap()
+    )
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn the_daemon_starts_and_answers_status() {
+    let home = Home::new();
+    let _daemon = home.daemon();
+    let status = home.connect().status();
+    assert_eq!(status["state"], "idle");
+    for key in [
+        "routine",
+        "step",
+        "step_name",
+        "rep",
+        "reps",
+        "elapsed_ms",
+        "remaining_ms",
+    ] {
+        assert!(status.get(key).is_some(), "{key} missing: {status}");
+    }
+
+    let output = home.run(&["status", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(json["state"], "idle");
+    let output = home.run(&["status"]);
+    assert_eq!(stdout(&output), "idle: no session\n");
+}
+
+#[test]
+fn a_client_starts_a_detached_daemon_when_none_runs() {
+    let home = Home::new();
+    assert!(!home.socket().exists());
+    let output = home.run(&["status", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let json: Value = serde_json::from_str(stdout(&output).trim()).unwrap();
+    assert_eq!(json["state"], "idle");
+
+    let pid = home.daemon_pid();
+    let _guard = Detached(pid);
+    // detached: the leader of a session of its own, logging to the state folder
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
+    assert_eq!(fields[3], pid.to_string(), "session id of {stat}");
+    let log = home.state_dir().join("daemon.log");
+    wait_for("the daemon's log", || {
+        fs::read_to_string(&log).is_ok_and(|text| text.contains("listening on"))
+    });
+    let log_mode = fs::metadata(&log).unwrap().permissions().mode();
+    assert_eq!(log_mode & 0o777, 0o600);
+
+    let reply = home.connect().ask(r#""request":"shutdown""#);
+    assert_eq!(reply["reply"], "ok", "{reply}");
+    wait_for("the detached daemon to exit", || {
+        kill(Pid::from_raw(pid), None).is_err()
+            || fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+    });
+    assert!(!home.socket().exists());
+}
+
+#[test]
+fn a_second_daemon_refuses_while_the_first_lives() {
+    let home = Home::new();
+    let mut first = home.daemon();
+    let inode = fs::metadata(home.socket()).unwrap().ino();
+
+    let output = home.run(&["daemon"]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("already running"), "{message}");
+    assert!(
+        message.contains(&format!("pid {}", first.child.id())),
+        "{message}"
+    );
+
+    assert!(first.alive());
+    assert_eq!(fs::metadata(home.socket()).unwrap().ino(), inode);
+    assert_eq!(home.connect().status()["state"], "idle");
+}
+
+#[test]
+fn a_stale_socket_from_a_dead_daemon_is_replaced() {
+    let home = Home::new();
+    // a socket file nobody listens on, as a killed daemon leaves it
+    drop(UnixListener::bind(home.socket()).unwrap());
+    assert!(UnixStream::connect(home.socket()).is_err());
+    let _daemon = home.daemon();
+    assert_eq!(home.connect().status()["state"], "idle");
+}
+
+#[test]
+fn a_daemon_killed_outright_is_replaced_and_its_session_comes_back_paused() {
+    let home = Home::new();
+    let mut daemon = home.daemon();
+    let mut line = home.connect();
+    let status = line.ok(&start_request(&home.routine()));
+    assert_eq!(status["state"], "running");
+    daemon.signal(Signal::SIGKILL);
+    daemon.wait();
+    assert!(home.socket().exists(), "a killed daemon leaves its socket");
+
+    let _daemon = home.daemon();
+    let status = home.connect().status();
+    assert_eq!(status["state"], "paused", "{status}");
+    assert_eq!(status["routine"], "Test routine");
+    assert!(
+        status["message"].as_str().unwrap().contains("interrupted"),
+        "{status}"
+    );
+}
+
+#[test]
+fn something_else_at_the_socket_path_is_never_removed() {
+    let home = Home::new();
+    fs::write(home.socket(), "not a socket").unwrap();
+    let output = home.run(&["daemon"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("is not a socket"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(fs::read_to_string(home.socket()).unwrap(), "not a socket");
+}
+
+#[test]
+fn the_socket_is_private_whatever_the_umask() {
+    let home = Home::new();
+    let log = fs::File::create(home.path().join("daemon.log")).unwrap();
+    let child = home
+        .command_as("sh", &["-c", &format!("umask 000; exec {BIN} daemon")])
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let _daemon = Daemon { child };
+    let socket = home.socket();
+    wait_for("the socket", || UnixStream::connect(&socket).is_ok());
+    let meta = fs::symlink_metadata(&socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    let lock = fs::metadata(home.path().join("run/massage-cue.sock.lock")).unwrap();
+    assert_eq!(lock.permissions().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn a_malformed_request_gets_an_error_and_the_connection_goes_on() {
+    let home = Home::new();
+    let _daemon = home.daemon();
+    let mut line = home.connect();
+    for bad in [
+        "{not json\n",
+        "[1,2,3]\n",
+        "{\"version\":1,\"request\":\"dance\"}\n",
+        "{\"version\":7,\"request\":\"status\"}\n",
+        "{\"request\":\"status\"}\n",
+        "\n",
+    ] {
+        line.send_raw(bad.as_bytes());
+        let reply = line.reply().expect("a reply");
+        assert_eq!(reply["reply"], "error", "{bad:?}: {reply}");
+        assert_eq!(reply["kind"], "bad_request", "{bad:?}: {reply}");
+    }
+    assert_eq!(line.status()["state"], "idle");
+    let reply = line.ask(r#""request":"pause""#);
+    assert_eq!(reply["kind"], "not_now", "{reply}");
+    let reply = line.ask(r#""request":"start","routine":"no-such-routine""#);
+    assert_eq!(reply["kind"], "bad_input", "{reply}");
+}
+
+#[test]
+fn an_oversized_line_is_refused_and_the_daemon_goes_on() {
+    let home = Home::new();
+    let _daemon = home.daemon();
+    let mut line = home.connect();
+    let big = vec![b'x'; MAX_LINE + 10_000];
+    // the daemon may close before reading it all
+    let _ = line.writer.write_all(&big);
+    let reply = line.reply().expect("an error reply before closing");
+    assert_eq!(reply["kind"], "bad_request");
+    assert!(
+        reply["message"].as_str().unwrap().contains("longer than"),
+        "{reply}"
+    );
+    assert!(line.closed());
+    assert_eq!(home.connect().status()["state"], "idle");
+}
+
+#[test]
+fn a_half_sent_line_never_harms_the_daemon() {
+    let home = Home::new();
+    let _daemon = home.daemon();
+
+    // held open while another client is served, then dropped
+    let mut held = home.connect();
+    held.send_raw(b"{\"version\":1,\"requ");
+    assert_eq!(home.connect().status()["state"], "idle");
+    drop(held);
+    assert_eq!(home.connect().status()["state"], "idle");
+
+    // cut short by the client closing its side: told so
+    let mut cut = home.connect();
+    cut.send_raw(b"{\"version\":1,\"request\":\"status\"}");
+    cut.writer.shutdown(std::net::Shutdown::Write).unwrap();
+    let reply = cut.reply().expect("a reply");
+    assert_eq!(reply["kind"], "bad_request");
+    assert!(
+        reply["message"].as_str().unwrap().contains("cut short"),
+        "{reply}"
+    );
+    assert_eq!(home.connect().status()["state"], "idle");
+}
+
+#[test]
+fn two_clients_at_once_and_a_subscriber_sees_what_they_do() {
+    let home = Home::new();
+    let _daemon = home.daemon();
+    let mut a = home.connect();
+    let mut b = home.connect();
+    let mut watcher = home.connect();
+    let first = watcher.ok(r#""request":"subscribe""#);
+    assert_eq!(first["state"], "idle");
+
+    assert_eq!(a.ok(&start_request(&home.routine()))["state"], "running");
+    assert_eq!(b.status()["state"], "running");
+    assert_eq!(b.ok(r#""request":"pause""#)["state"], "paused");
+    assert_eq!(a.status()["state"], "paused");
+
+    // the subscriber hears the start (and maybe cues), then the pause
+    let mut states = Vec::new();
+    while states.last().map(String::as_str) != Some("paused") {
+        let update = watcher.reply().expect("an update");
+        assert_eq!(update["reply"], "update", "{update}");
+        states.push(update["status"]["state"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(states.first().map(String::as_str), Some("running"));
+
+    let resumed = a.ask(r#""request":"resume""#);
+    assert_eq!(resumed["status"]["state"], "running", "{resumed}");
+    assert!(
+        resumed["message"].as_str().unwrap().starts_with("Resuming"),
+        "{resumed}"
+    );
+    assert_eq!(b.ok(r#""request":"stop""#)["state"], "idle");
+}
+
+#[test]
+fn the_subscriber_gets_each_cue_as_it_is_spoken() {
+    let home = Home::new();
+    let _daemon = home.daemon();
+    let mut watcher = home.connect();
+    watcher.ok(r#""request":"subscribe""#);
+    home.connect().ok(&start_request(&home.routine()));
+    let mut cues = Vec::new();
+    while cues.len() < 2 {
+        let update = watcher.reply().expect("an update");
+        if let Some(cue) = update.get("cue") {
+            cues.push(cue["text"].as_str().unwrap().to_owned());
+        }
+    }
+    // the session opens with the routine's name
+    assert!(cues[0].contains("Test routine"), "{cues:?}");
+}
+
+#[test]
+fn sigterm_saves_the_session_removes_the_socket_and_exits_0() {
+    for signal in [Signal::SIGTERM, Signal::SIGINT] {
+        let home = Home::new();
+        let mut daemon = home.daemon();
+        let status = home.connect().ok(&start_request(&home.routine()));
+        assert_eq!(status["state"], "running");
+        daemon.signal(signal);
+        assert_eq!(daemon.wait(), Some(0), "{signal}");
+        assert!(!home.socket().exists(), "{signal}");
+
+        let saved = StateFile::new(home.state_dir().join("session.json"))
+            .load()
+            .unwrap()
+            .expect("a saved session");
+        assert_eq!(saved.routine, home.routine().canonicalize().unwrap());
+        assert!(saved.paused);
+
+        // the next daemon has it, paused, and carries on when told
+        let _daemon = home.daemon();
+        let mut line = home.connect();
+        let status = line.status();
+        assert_eq!(status["state"], "paused", "{status}");
+        assert_eq!(status["routine"], "Test routine");
+        assert_eq!(line.ok(r#""request":"resume""#)["state"], "running");
+    }
+}
+
+#[test]
+fn a_shutdown_request_stops_the_daemon() {
+    let home = Home::new();
+    let mut daemon = home.daemon();
+    let reply = home.connect().ask(r#""request":"shutdown""#);
+    assert_eq!(reply["reply"], "ok");
+    assert_eq!(daemon.wait(), Some(0));
+    assert!(!home.socket().exists());
+}
+
+#[test]
+fn stopping_a_session_writes_the_history() {
+    let home = Home::new();
+    let _daemon = home.daemon();
+    let mut line = home.connect();
+    line.ok(&start_request(&home.routine()));
+    assert_eq!(line.ok(r#""request":"stop""#)["state"], "idle");
+    assert!(!home.state_dir().join("session.json").exists());
+    let log = History::new(home.state_dir().join("history.jsonl"))
+        .read()
+        .unwrap();
+    assert_eq!(log.entries.len(), 1);
+    assert_eq!(log.entries[0].routine, "Test routine");
+    assert!(!log.entries[0].completed);
+
+    let output = home.run(&["history"]);
+    assert!(output.status.success());
+    assert!(
+        stdout(&output).contains("Test routine"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(stdout(&output).contains("stopped"), "{}", stdout(&output));
+}
+
+#[test]
+fn another_user_is_refused() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: running a client as another user needs root");
+        return;
+    }
+    let home = Home::new();
+    let _daemon = home.daemon();
+    // let `nobody` reach the socket's folder and a copy of the binary
+    for dir in [home.path().to_owned(), home.path().join("run")] {
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let client = home.path().join("massage-cue");
+    fs::copy(BIN, &client).unwrap();
+    let as_nobody = |home: &Home| {
+        home.command_as(
+            "setpriv",
+            &[
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                client.to_str().unwrap(),
+                "status",
+                "--json",
+            ],
+        )
+        .output()
+        .unwrap()
+    };
+
+    // the socket's mode keeps the connection from being made at all
+    let output = as_nobody(&home);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("Permission denied"),
+        "{}",
+        stderr(&output)
+    );
+
+    // with the mode opened up, the daemon's own check refuses
+    fs::set_permissions(home.socket(), fs::Permissions::from_mode(0o666)).unwrap();
+    let output = as_nobody(&home);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("may not control it"),
+        "{}",
+        stderr(&output)
+    );
+    // and the owner is still served
+    assert_eq!(home.connect().status()["state"], "idle");
+}
+
+#[test]
+fn history_with_a_half_written_last_line_is_read_with_a_warning() {
+    let home = Home::new();
+    fs::create_dir_all(home.state_dir()).unwrap();
+    let history = History::new(home.state_dir().join("history.jsonl"));
+    let entry = Entry {
+        routine: "Lower back massage".into(),
+        path: "/r/lower-back.toml".into(),
+        options: SavedOptions::from(&plan::Options::default()),
+        started_at_ms: 1_700_000_000_000,
+        ended_at_ms: 1_700_000_000_000 + 20 * 60_000,
+        steps_completed: 6,
+        steps: 6,
+        completed: true,
+    };
+    history.append(&entry).unwrap();
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(history.path())
+        .unwrap();
+    file.write_all(b"{\"routine\":\"Lower back mas").unwrap();
+    drop(file);
+
+    let output = home.run(&["history"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "2023-11-14T22:13:20Z  Lower back massage  20m  6/6 steps  completed\n"
+    );
+    assert!(
+        stderr(&output).contains("warning: ")
+            && stderr(&output).contains("history.jsonl:2: ignoring a half-written last line"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_saved_session_survives_a_crash_in_the_middle_of_a_save() {
+    let home = Home::new();
+    fs::create_dir_all(home.state_dir()).unwrap();
+    let file = StateFile::new(home.state_dir().join("session.json"));
+    file.save(&SavedSession {
+        format: state::FORMAT,
+        routine: home.routine(),
+        options: SavedOptions::from(&plan::Options::default()),
+        offset_ms: 0,
+        paused: false,
+        started_at_ms: state::unix_ms_now(),
+    })
+    .unwrap();
+    // the next save was cut off after writing half its temporary file
+    let stray = home.state_dir().join("session.json.tmp");
+    fs::write(&stray, b"{\"format\":1,\"routine\":\"/nowh").unwrap();
+
+    let _daemon = home.daemon();
+    let status = home.connect().status();
+    assert_eq!(status["state"], "paused", "{status}");
+    assert_eq!(status["routine"], "Test routine");
+    assert!(!stray.exists(), "the stray temporary file is cleared away");
+}
+
+#[test]
+fn an_idle_daemon_does_not_wake_up() {
+    let home = Home::new();
+    let daemon = home.daemon();
+    home.connect().status();
+    let switches = || -> u64 {
+        let tasks = fs::read_dir(format!("/proc/{}/task", daemon.child.id())).unwrap();
+        tasks
+            .flatten()
+            .filter_map(|task| fs::read_to_string(task.path().join("status")).ok())
+            .flat_map(|status| {
+                status
+                    .lines()
+                    .filter(|l| l.contains("ctxt_switches"))
+                    .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    };
+    // let the last request's work settle
+    std::thread::sleep(Duration::from_millis(200));
+    let before = switches();
+    std::thread::sleep(Duration::from_millis(1500));
+    let after = switches();
+    assert!(
+        after - before <= 2,
+        "an idle daemon woke up {} times in 1.5 s",
+        after - before
+    );
+}
+
+#[test]
+fn without_xdg_runtime_dir_the_socket_is_in_a_private_folder_under_tmpdir() {
+    let home = Home::new();
+    let tmp = home.path().join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let uid = nix::unistd::geteuid().as_raw();
+    let socket = tmp.join(format!("massage-cue-{uid}/massage-cue.sock"));
+    let with_tmp = |args: &[&str]| {
+        home.command(args)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env("TMPDIR", &tmp)
+            .output()
+            .unwrap()
+    };
+    let output = with_tmp(&["status", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let pid: i32 = fs::read_to_string(socket.with_extension("sock.lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _guard = Detached(pid);
+    let meta = fs::metadata(socket.parent().unwrap()).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    assert_eq!(meta.uid(), uid);
+    assert!(Line::connect(&socket).status()["state"] == "idle");
+    Line::connect(&socket).ask(r#""request":"shutdown""#);
+    wait_for("the socket to go", || !socket.exists());
+}
+
+#[test]
+fn a_bad_configuration_is_bad_input_with_file_line_and_column() {
+    let home = Home::new();
+    let config = home.path().join("config/massage-cue");
+    fs::create_dir_all(&config).unwrap();
+    fs::write(config.join("config.toml"), "[session]\nlevle = \"low\"\n").unwrap();
+    for args in [&["daemon"][..], &["status"][..]] {
+        let output = home.run(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        let message = stderr(&output);
+        assert!(
+            message.contains("config.toml:2:1: unknown field `levle`")
+                && message.contains("did you mean `level`?"),
+            "{args:?}: {message}"
+        );
+    }
+    assert!(!home.socket().exists());
+}
+
+#[test]
+fn starting_an_unknown_or_broken_routine_is_bad_input() {
+    let home = Home::new();
+    let _daemon = home.daemon();
+    let output = home.run(&["start", "no-such-routine"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no routine named `no-such-routine`"),
+        "{}",
+        stderr(&output)
+    );
+
+    let broken = home.path().join("broken.toml");
+    fs::write(&broken, "name = \"Broken\"\n").unwrap();
+    let output = home.run(&["start", broken.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("broken.toml"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = home.run(&["start", "--tempo", "9", home.routine().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(home.connect().status()["state"], "idle");
+}
+
+#[test]
+fn start_follow_shows_the_cues_until_the_session_is_complete() {
+    let home = Home::new();
+    let tiny = home.path().join("tiny.toml");
+    fs::write(
+        &tiny,
+        "name = \"Tiny\"\n[[step]]\nname = \"Press\"\nreps = 2\ntempo = \"1s\"\n",
+    )
+    .unwrap();
+    let _daemon = home.daemon();
+    let output = home
+        .command(&["start", tiny.to_str().unwrap(), "--follow"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(text.contains("running  Tiny"), "{text}");
+    assert!(text.contains("Session complete."), "{text}");
+    assert!(text.contains("finished  Tiny"), "{text}");
+
+    let log = History::new(home.state_dir().join("history.jsonl"))
+        .read()
+        .unwrap();
+    assert_eq!(log.entries.len(), 1);
+    assert!(log.entries[0].completed);
+    assert_eq!(log.entries[0].steps_completed, 1);
+    assert!(!home.state_dir().join("session.json").exists());
+}
