@@ -20,7 +20,6 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -414,7 +413,8 @@ def main():
     ap.add_argument("--length-scale", type=float, default=1.1, help="pace of short cues; above 1 is slower")
     ap.add_argument("--long-length-scale", type=float, default=1.3, help="pace of instructions")
     ap.add_argument("--force", action="store_true", help="render every clip again")
-    ap.add_argument("--pcm-cache", required=True, help="where finished clips are kept between runs")
+    ap.add_argument("--pcm-cache", required=True, help="where the engine's output is kept between runs")
+    ap.add_argument("--keep-indexed", action="store_true", help="keep the phrases already in the index")
     args = ap.parse_args()
 
     if args.write_stock:
@@ -436,6 +436,12 @@ def main():
                 if k and not k.startswith("#") and k not in seen:
                     seen.add(k)
                     keys.append(k)
+    if args.keep_indexed:
+        # without the planner's list, keep every phrase the pack already has
+        for kind, k in old:
+            if kind == "speech" and k not in seen:
+                seen.add(k)
+                keys.append(k)
     keys.sort()
 
     engine_class = Piper if args.engine == "piper" else Festival

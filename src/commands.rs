@@ -57,9 +57,8 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Show { routine } => routines::show(&routine),
         Command::Plan(args) => routines::plan(&args),
         Command::Phrases => routines::phrases(),
-        other => Err(CommandError::Runtime(format!(
-            "{other:?} is not available in this build"
-        ))),
+        Command::Render(args) => routines::render(&args),
+        Command::Say { text } => routines::say(&text),
     }
 }
 

@@ -52,7 +52,7 @@ pub const SYSTEM_SOUNDS: &str = "/usr/share/massage-cue/sounds";
 /// How long one phrase may take to render, unless configured.
 pub const DEFAULT_TTS_TIMEOUT: Duration = Duration::from_secs(10);
 /// The speech level rendered phrases are brought to, matching the pack.
-const SPEECH_LEVEL_DBFS: f32 = -20.0;
+const SPEECH_LEVEL_DBFS: f32 = -21.0;
 /// After this many failures in a row the command is not tried again by
 /// this voice: each failure may cost a whole timeout.
 const MAX_ENGINE_FAILURES: usize = 3;
@@ -380,7 +380,19 @@ impl std::fmt::Debug for Voice {
 }
 
 impl ClipLengths for Voice {
+    /// A phrase already resolved has its clip's length; a pack phrase not
+    /// yet decoded has the length its index gives, so planning alone never
+    /// decodes audio.
     fn speech_ms(&self, text: &str) -> Ms {
+        let key = phrase_key(text);
+        if let Some(found) = lock(&self.phrases).get(&key) {
+            return found.clip.duration_ms();
+        }
+        if self.rate == SESSION_RATE
+            && let Some(entry) = self.pack.entry(&key)
+        {
+            return entry.duration_ms;
+        }
         self.clip(text).duration_ms()
     }
 

@@ -87,8 +87,9 @@ pub enum AudioError {
     /// The stream opened but the device never asked for samples.
     #[error("the audio output opened but did not start playing within {0:?}")]
     NotStarted(Duration),
-    /// The output was closed (its device thread ended) while still in use.
-    #[error("the audio output has closed")]
+    /// The output device went away (unplugged, or the sound server quit)
+    /// or the output was closed while still in use.
+    #[error("the audio output has closed or its device went away")]
     Closed,
     /// A clip with no samples per second cannot be played or rendered.
     #[error("a clip has a sample rate of 0 Hz")]

@@ -23,7 +23,7 @@
 use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -46,7 +46,7 @@ const WARM_UP: Duration = Duration::from_millis(300);
 
 /// The device buffer asked for: short, so that `silence` takes effect
 /// soon, yet long enough not to run dry on a busy machine.
-const BUFFER: Duration = Duration::from_millis(10);
+const BUFFER: Duration = Duration::from_millis(15);
 
 /// How many recent buffers the anchor is the median of.
 const ANCHOR_WINDOW: usize = 63;
@@ -194,10 +194,14 @@ impl AudioOut {
         true
     }
 
+    /// Whether the output can no longer play: the device went away, or its
+    /// thread ended.
     fn is_closed(&self) -> bool {
-        self.device_thread
-            .as_ref()
-            .is_none_or(|thread| thread.is_finished())
+        self.clock.lost.load(Ordering::Acquire)
+            || self
+                .device_thread
+                .as_ref()
+                .is_none_or(|thread| thread.is_finished())
     }
 
     /// Waits until the device asks for audio, then watches it for a while
@@ -287,7 +291,7 @@ fn open_stream() -> Result<(cpal::Stream, Opened), AudioError> {
     let format = config.sample_format();
     let mut stream_config: cpal::StreamConfig = config.into();
     let frames = (BUFFER.as_secs_f64() * f64::from(rate)) as u32;
-    stream_config.buffer_size = cpal::BufferSize::Fixed(frames.next_power_of_two());
+    stream_config.buffer_size = cpal::BufferSize::Fixed(frames.max(64));
 
     let built = build_stream(&device, stream_config, format).or_else(|err| {
         tracing::debug!("a short buffer was refused ({err}); using the device's own");
@@ -355,10 +359,16 @@ fn build_typed<T>(
 where
     T: SizedSample + FromSample<f32>,
 {
+    let clock = Arc::clone(&feeder.clock);
     device.build_output_stream::<T, _, _>(
         config,
         move |data: &mut [T], info| feeder.fill(data, info),
-        |err| tracing::warn!("audio output: {err}"),
+        move |err| {
+            tracing::warn!("audio output: {err}");
+            if err.kind() == cpal::ErrorKind::DeviceNotAvailable {
+                clock.lost.store(true, Ordering::Release);
+            }
+        },
         None,
     )
 }
@@ -397,6 +407,8 @@ struct StreamClock {
     max_ahead_ns: AtomicI64,
     /// Buffers the device has asked for.
     pulls: AtomicU64,
+    /// The device went away (unplugged, or the sound server quit).
+    lost: AtomicBool,
 }
 
 impl StreamClock {
@@ -408,6 +420,7 @@ impl StreamClock {
             anchor_ns: AtomicI64::new(UNKNOWN),
             max_ahead_ns: AtomicI64::new(0),
             pulls: AtomicU64::new(0),
+            lost: AtomicBool::new(false),
         }
     }
 
@@ -569,6 +582,12 @@ pub fn say(clip: &Clip) -> Result<(), AudioError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_output_can_move_to_and_be_shared_with_a_session_task() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<AudioOut>();
+    }
 
     #[test]
     fn the_anchor_window_outvotes_outliers_and_follows_a_shift() {

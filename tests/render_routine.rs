@@ -1,0 +1,107 @@
+//! `massage-cue render` of a bundled routine, through the real binary and
+//! the real voice pack: every cue of the plan starts in the file within a
+//! millisecond of its `at_ms`: each cue's own clip is found in the file at
+//! that sample.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::onsets::read_wav_mono;
+use massage_cue::clip::SESSION_RATE;
+use massage_cue::speech::Sound;
+use massage_cue::voice::{Voice, VoiceSettings};
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_massage-cue"));
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let home = tempfile::tempdir().expect("temp dir").keep();
+    cmd.env("MASSAGE_CUE_SOUNDS", root.join("sounds"))
+        .env("MASSAGE_CUE_ROUTINES", root.join("routines"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_RUNTIME_DIR", home.join("run"));
+    cmd
+}
+
+#[test]
+fn a_rendered_seed_routine_puts_every_cue_on_its_millisecond() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let wav = dir.path().join("session.wav");
+    let out = bin()
+        .args(["render", "hip-knee-mobility", "-o"])
+        .arg(&wav)
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let out = bin().args(["plan", "hip-knee-mobility", "--json"]).output().expect("runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan JSON");
+    let cues = plan["cues"].as_array().expect("cues");
+    let planned: Vec<f64> = cues.iter().map(|c| c["at_ms"].as_f64().expect("at_ms")).collect();
+    assert!(planned.len() > 50, "a whole session: {} cues", planned.len());
+
+    let (samples, rate) = read_wav_mono(&wav);
+    assert_eq!(rate, SESSION_RATE);
+    let total_ms = plan["total_ms"].as_f64().expect("total_ms");
+    assert!((samples.len() as f64 * 1000.0 / rate as f64) >= total_ms - 1.0);
+
+    // The same clips the binary used: the bundled pack, no speech engine.
+    let voice = Voice::new(VoiceSettings {
+        sounds_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sounds")),
+        cache_dir: None,
+        command: Vec::new(),
+        timeout: std::time::Duration::from_secs(1),
+        rate: SESSION_RATE,
+    });
+    let one_ms = rate as i64 / 1000;
+    let mut worst = 0i64;
+    for (i, cue) in cues.iter().enumerate() {
+        let text = cue["text"].as_str().expect("text");
+        let clip = match cue["sound"].as_str() {
+            Some("tick") => voice.sound(Sound::Tick),
+            Some("chime") => voice.sound(Sound::Chime),
+            _ => voice.clip(text),
+        };
+        let at = (planned[i] * rate as f64 / 1000.0).round() as i64;
+        let (offset, residual) = best_offset(&samples, &clip.samples, at, 2 * one_ms);
+        worst = worst.max(offset.abs());
+        assert!(
+            offset.abs() <= one_ms && residual < 0.01,
+            "cue {i} ({text}) planned at {} ms is found {offset} samples away (residual {residual:.4})",
+            planned[i]
+        );
+    }
+    eprintln!("{} cues, worst offset {worst} samples", cues.len());
+}
+
+/// Where `clip` best matches `track` near sample `at` (within `reach`):
+/// the offset from `at`, and the remaining difference relative to the
+/// clip's energy (0 for an exact copy).
+fn best_offset(track: &[f32], clip: &[f32], at: i64, reach: i64) -> (i64, f64) {
+    let n = clip.len().min(4096);
+    let energy: f64 = clip[..n].iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().max(1e-9);
+    let mut best = (i64::MAX, f64::INFINITY);
+    for d in -reach..=reach {
+        let start = at + d;
+        if start < 0 || start as usize + n > track.len() {
+            continue;
+        }
+        let start = start as usize;
+        let diff: f64 = track[start..start + n]
+            .iter()
+            .zip(&clip[..n])
+            .map(|(&a, &b)| {
+                let e = f64::from(a) - f64::from(b);
+                e * e
+            })
+            .sum();
+        if diff < best.1 {
+            best = (d, diff);
+        }
+    }
+    (best.0, best.1 / energy)
+}
