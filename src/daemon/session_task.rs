@@ -275,6 +275,9 @@ impl SessionTask {
                 });
             options.session_number = Some(done + 1);
         }
+        // the session there is keeps its own clips; the voice lets go of
+        // them, so that it holds only the new session's
+        self.voice.forget();
         let voice = self.voice.clone();
         let (plan, clips) = make_plan(&routine, &options, &voice)?;
         self.end_session(now);
@@ -372,6 +375,7 @@ impl SessionTask {
     fn stop(&mut self, now: Ms) -> Result<Option<String>, Refusal> {
         self.session_mut()?;
         self.end_session(now);
+        self.voice.forget();
         self.message = Some("Session stopped.".into());
         Ok(None)
     }
@@ -434,6 +438,7 @@ impl SessionTask {
                 tracing::warn!("cannot remove the saved session: {err}");
             }
             self.close_audio(true);
+            self.forget_clips();
             return true;
         }
         if active.saved_at != Some(place(&active.session.status(now))) {
@@ -503,6 +508,17 @@ impl SessionTask {
         if let Err(err) = self.state_file.clear() {
             tracing::warn!("cannot remove the saved session: {err}");
         }
+    }
+
+    /// Lets go of a finished session's clips, and of every clip the voice
+    /// resolved, so that a daemon running for months does not grow with
+    /// each session it plays. The last clips sounding out hold their own
+    /// samples.
+    fn forget_clips(&mut self) {
+        if let Some(active) = &mut self.active {
+            active.clips = Vec::new();
+        }
+        self.voice.forget();
     }
 
     /// On shutdown, a session under way is saved to be carried on later.
