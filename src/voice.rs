@@ -379,6 +379,36 @@ impl std::fmt::Debug for Voice {
     }
 }
 
+impl Voice {
+    /// Plans a session with the real length of every clip: the phrases the
+    /// session will say (found by a first plan on estimated lengths) are
+    /// resolved up front, rendering what the pack lacks in parallel, then
+    /// the plan is made from their lengths.
+    pub fn plan(
+        &self,
+        routine: &crate::routine::Routine,
+        options: &crate::plan::Options,
+    ) -> Result<crate::plan::Plan, crate::plan::PlanError> {
+        let draft = crate::plan::plan(routine, options, &crate::speech::Estimate)?;
+        let phrases: Vec<String> = draft
+            .cues
+            .into_iter()
+            .filter(|c| c.sound.is_none())
+            .map(|c| c.text)
+            .collect();
+        self.prepare(&phrases);
+        crate::plan::plan(routine, options, self)
+    }
+
+    /// The clip a planned cue sounds.
+    pub fn cue_clip(&self, cue: &crate::plan::Cue) -> Clip {
+        match cue.sound {
+            Some(sound) => self.sound(sound),
+            None => self.clip(&cue.text),
+        }
+    }
+}
+
 impl ClipLengths for Voice {
     /// A phrase already resolved has its clip's length; a pack phrase not
     /// yet decoded has the length its index gives, so planning alone never

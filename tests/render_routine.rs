@@ -35,14 +35,32 @@ fn a_rendered_seed_routine_puts_every_cue_on_its_millisecond() {
         .arg(&wav)
         .output()
         .expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let out = bin().args(["plan", "hip-knee-mobility", "--json"]).output().expect("runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["plan", "hip-knee-mobility", "--json"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan JSON");
     let cues = plan["cues"].as_array().expect("cues");
-    let planned: Vec<f64> = cues.iter().map(|c| c["at_ms"].as_f64().expect("at_ms")).collect();
-    assert!(planned.len() > 50, "a whole session: {} cues", planned.len());
+    let planned: Vec<f64> = cues
+        .iter()
+        .map(|c| c["at_ms"].as_f64().expect("at_ms"))
+        .collect();
+    assert!(
+        planned.len() > 50,
+        "a whole session: {} cues",
+        planned.len()
+    );
 
     let (samples, rate) = read_wav_mono(&wav);
     assert_eq!(rate, SESSION_RATE);
@@ -83,7 +101,11 @@ fn a_rendered_seed_routine_puts_every_cue_on_its_millisecond() {
 /// clip's energy (0 for an exact copy).
 fn best_offset(track: &[f32], clip: &[f32], at: i64, reach: i64) -> (i64, f64) {
     let n = clip.len().min(4096);
-    let energy: f64 = clip[..n].iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().max(1e-9);
+    let energy: f64 = clip[..n]
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .max(1e-9);
     let mut best = (i64::MAX, f64::INFINITY);
     for d in -reach..=reach {
         let start = at + d;

@@ -148,36 +148,23 @@ pub(super) fn phrases() -> Result<(), CommandError> {
     Ok(())
 }
 
-/// A session prepared for playing or rendering: the plan made from the real
-/// clip lengths, with the voice that has every clip ready.
-pub(super) fn prepared(routine: &Routine, options: &Options, voice: &Voice) -> Result<Plan, CommandError> {
-    let draft = plan::plan(routine, options, &crate::speech::Estimate).map_err(|e| CommandError::BadInput(e.to_string()))?;
-    let phrases: Vec<String> = draft.cues.into_iter().filter(|c| c.sound.is_none()).map(|c| c.text).collect();
-    voice.prepare(&phrases);
-    plan_with_voice(routine, options, voice)
-}
-
 /// `render ROUTINE -o FILE.wav`: the whole session as a sound file, made
 /// without any audio device.
 pub(super) fn render(args: &crate::cli::RenderArgs) -> Result<(), CommandError> {
     let paths = client_paths()?;
-    let config = Config::load(&paths.config_file).map_err(|e| CommandError::BadInput(e.to_string()))?;
+    let config =
+        Config::load(&paths.config_file).map_err(|e| CommandError::BadInput(e.to_string()))?;
     let routine = routine(&args.routine, &paths)?;
     let options = options(&config, &args.session)?;
     let voice = Voice::new(VoiceSettings::from_config(&config.voice, &paths));
-    let plan = prepared(&routine, &options, &voice)?;
+    let plan = voice
+        .plan(&routine, &options)
+        .map_err(|e| CommandError::BadInput(e.to_string()))?;
     for warning in &plan.warnings {
         eprintln!("warning: {warning}");
     }
-    let summary = crate::audio::render_to_wav(
-        &plan,
-        |cue| match cue.sound {
-            Some(sound) => voice.sound(sound),
-            None => voice.clip(&cue.text),
-        },
-        &args.output,
-    )
-    .map_err(|e| CommandError::Runtime(e.to_string()))?;
+    let summary = crate::audio::render_to_wav(&plan, |cue| voice.cue_clip(cue), &args.output)
+        .map_err(|e| CommandError::Runtime(e.to_string()))?;
     println!(
         "{}: {} ({} cues, {} Hz mono WAV)",
         args.output.display(),
@@ -194,7 +181,8 @@ pub(super) fn say(text: &str) -> Result<(), CommandError> {
         return Err(CommandError::BadInput("say: the text is empty".into()));
     }
     let paths = client_paths()?;
-    let config = Config::load(&paths.config_file).map_err(|e| CommandError::BadInput(e.to_string()))?;
+    let config =
+        Config::load(&paths.config_file).map_err(|e| CommandError::BadInput(e.to_string()))?;
     let voice = Voice::new(VoiceSettings::from_config(&config.voice, &paths));
     let clip = voice.clip(text);
     crate::audio::say(&clip).map_err(|e| CommandError::Runtime(e.to_string()))

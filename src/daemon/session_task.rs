@@ -21,7 +21,6 @@ use crate::protocol::{
 };
 use crate::routine::{self, Ms, Routine};
 use crate::session::{self, Due, Session, State};
-use crate::speech::Estimate;
 use crate::state::{self, SavedOptions, SavedSession, StateFile};
 use crate::voice::{Voice, VoiceSettings};
 
@@ -704,33 +703,16 @@ fn read_routine(path: &Path) -> Result<Routine, Refusal> {
     routine::load_routine(path).map_err(Refusal::bad_input)
 }
 
-/// Plans the session with the real length of every clip: the phrases the
-/// session will say are resolved first (rendering what the pack lacks, in
-/// parallel), then the plan is made from their lengths, and every cue is
-/// paired with its clip.
+/// Plans the session with the real length of every clip (see
+/// [`Voice::plan`]) and pairs every cue with its clip.
 fn make_plan(
     routine: &Routine,
     options: &plan::Options,
     voice: &Voice,
 ) -> Result<(Arc<Plan>, Vec<Clip>), Refusal> {
     tokio::task::block_in_place(|| {
-        let draft = plan::plan(routine, options, &Estimate).map_err(Refusal::bad_input)?;
-        let phrases: Vec<String> = draft
-            .cues
-            .iter()
-            .filter(|c| c.sound.is_none())
-            .map(|c| c.text.clone())
-            .collect();
-        voice.prepare(&phrases);
-        let plan = plan::plan(routine, options, voice).map_err(Refusal::bad_input)?;
-        let clips = plan
-            .cues
-            .iter()
-            .map(|c| match c.sound {
-                Some(sound) => voice.sound(sound),
-                None => voice.clip(&c.text),
-            })
-            .collect();
+        let plan = voice.plan(routine, options).map_err(Refusal::bad_input)?;
+        let clips = plan.cues.iter().map(|c| voice.cue_clip(c)).collect();
         Ok((Arc::new(plan), clips))
     })
 }
