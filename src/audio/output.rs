@@ -57,6 +57,12 @@ const DELAY_MARGIN: Duration = Duration::from_millis(10);
 /// No anchor yet.
 const UNKNOWN: i64 = i64::MIN;
 
+/// Of a run of output errors, every this many is logged.
+const ERROR_LOG_EVERY: u64 = 10_000;
+
+/// This many output errors in one stream mean the device is gone.
+const ERRORS_MEAN_LOST: u64 = 100;
+
 /// The default output device, kept open for a whole session.
 ///
 /// The device is opened on a thread of its own (some backends' streams
@@ -360,12 +366,19 @@ where
     T: SizedSample + FromSample<f32>,
 {
     let clock = Arc::clone(&feeder.clock);
+    // A dead sound server makes the backend report the same error
+    // thousands of times a second: log the first and then every
+    // ERROR_LOG_EVERY-th, and take a steady stream of them as a lost device.
+    let mut errors: u64 = 0;
     device.build_output_stream::<T, _, _>(
         config,
         move |data: &mut [T], info| feeder.fill(data, info),
         move |err| {
-            tracing::warn!("audio output: {err}");
-            if err.kind() == cpal::ErrorKind::DeviceNotAvailable {
+            errors += 1;
+            if errors == 1 || errors.is_multiple_of(ERROR_LOG_EVERY) {
+                tracing::warn!("audio output: {err} ({errors} errors so far)");
+            }
+            if err.kind() == cpal::ErrorKind::DeviceNotAvailable || errors >= ERRORS_MEAN_LOST {
                 clock.lost.store(true, Ordering::Release);
             }
         },
