@@ -437,27 +437,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The default text-to-speech command: espeak-ng when it is installed,
-/// otherwise none.
-pub fn default_command() -> Vec<String> {
-    if on_path("espeak-ng") {
-        [
-            "espeak-ng",
-            "-v",
-            "en-us",
-            "-s",
-            "150",
-            "-w",
-            "{out}",
-            "{text}",
-        ]
-        .map(String::from)
-        .to_vec()
-    } else {
-        Vec::new()
-    }
-}
-
 /// Whether `program` is an executable file in a `$PATH` folder.
 pub fn on_path(program: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;

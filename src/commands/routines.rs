@@ -32,6 +32,21 @@ pub(super) fn plan_with_voice(
     plan::plan(routine, options, voice).map_err(|e| CommandError::BadInput(e.to_string()))
 }
 
+/// What a session of the routine named on the command line is made of:
+/// the routine, the options (configuration, then flags) and the voice.
+fn session_parts(
+    name: &str,
+    args: &SessionArgs,
+) -> Result<(Routine, Options, Voice), CommandError> {
+    let paths = client_paths()?;
+    let config =
+        Config::load(&paths.config_file).map_err(|e| CommandError::BadInput(e.to_string()))?;
+    let routine = routine(name, &paths)?;
+    let options = options(&config, args)?;
+    let voice = Voice::new(VoiceSettings::from_config(&config.voice, &paths));
+    Ok((routine, options, voice))
+}
+
 /// `list`: every routine that can be started, with where it comes from.
 pub(super) fn list() -> Result<(), CommandError> {
     let paths = client_paths()?;
@@ -78,12 +93,7 @@ pub(super) fn show(name: &str) -> Result<(), CommandError> {
 
 /// `plan ROUTINE [--json]`.
 pub(super) fn plan(args: &PlanArgs) -> Result<(), CommandError> {
-    let paths = client_paths()?;
-    let config =
-        Config::load(&paths.config_file).map_err(|e| CommandError::BadInput(e.to_string()))?;
-    let routine = routine(&args.routine, &paths)?;
-    let options = options(&config, &args.session)?;
-    let voice = Voice::new(VoiceSettings::from_config(&config.voice, &paths));
+    let (routine, options, voice) = session_parts(&args.routine, &args.session)?;
     let plan = plan_with_voice(&routine, &options, &voice)?;
     for warning in &plan.warnings {
         eprintln!("warning: {warning}");
@@ -151,12 +161,7 @@ pub(super) fn phrases() -> Result<(), CommandError> {
 /// `render ROUTINE -o FILE.wav`: the whole session as a sound file, made
 /// without any audio device.
 pub(super) fn render(args: &crate::cli::RenderArgs) -> Result<(), CommandError> {
-    let paths = client_paths()?;
-    let config =
-        Config::load(&paths.config_file).map_err(|e| CommandError::BadInput(e.to_string()))?;
-    let routine = routine(&args.routine, &paths)?;
-    let options = options(&config, &args.session)?;
-    let voice = Voice::new(VoiceSettings::from_config(&config.voice, &paths));
+    let (routine, options, voice) = session_parts(&args.routine, &args.session)?;
     let plan = voice
         .plan(&routine, &options)
         .map_err(|e| CommandError::BadInput(e.to_string()))?;

@@ -738,7 +738,8 @@ fn espeak_ng_renders_into_the_cache() {
         return;
     }
     let cache = tempfile::tempdir().unwrap();
-    let command = default_command();
+    // the command of the default configuration
+    let command = crate::config::Config::default().voice.command;
     assert_eq!(command[0], "espeak-ng");
     let voice = Voice::from_parts(
         Pack::empty(),
