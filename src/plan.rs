@@ -183,6 +183,8 @@ pub struct Plan {
 
 mod choice;
 mod fit;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod timeline;
 pub mod wording;
 

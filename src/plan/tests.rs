@@ -3,24 +3,10 @@
 
 use proptest::prelude::*;
 
+use super::fixtures::{self, Words, step};
 use super::*;
-use crate::routine::{CountMode, Kind, Positions, Span, Step, Work};
+use crate::routine::{CountMode, Positions, Span, Step, Work};
 use crate::speech::Sound;
-
-/// Every phrase lasts 100 ms per word; a tick 50 ms, the chime 1 s.
-struct Words;
-
-impl ClipLengths for Words {
-    fn speech_ms(&self, text: &str) -> Ms {
-        100 * text.split_whitespace().count().max(1) as Ms
-    }
-    fn sound_ms(&self, sound: Sound) -> Ms {
-        match sound {
-            Sound::Tick => 50,
-            Sound::Chime => 1000,
-        }
-    }
-}
 
 /// Every phrase lasts far longer than any tempo.
 struct Slow;
@@ -31,21 +17,6 @@ impl ClipLengths for Slow {
     }
     fn sound_ms(&self, _: Sound) -> Ms {
         50
-    }
-}
-
-fn step(name: &str, work: Work) -> Step {
-    Step {
-        name: name.to_string(),
-        say: None,
-        tip: None,
-        work,
-        sides: vec![],
-        positions: Positions::Count(1),
-        move_text: None,
-        rounds: Span::exactly(1),
-        rest: 0,
-        line: 1,
     }
 }
 
@@ -65,17 +36,7 @@ fn timed(ms: Ms) -> Work {
 }
 
 fn routine(steps: Vec<Step>) -> Routine {
-    Routine {
-        name: "Test routine".to_string(),
-        description: None,
-        kind: Kind::Partner,
-        length: None,
-        course: None,
-        cautions: vec![],
-        prepare: None,
-        steps,
-        source: None,
-    }
+    fixtures::routine("Test routine", steps)
 }
 
 fn plan_of(r: &Routine) -> Plan {

@@ -3,50 +3,15 @@
 use std::sync::Arc;
 
 use super::*;
+use crate::plan::fixtures::{Words, routine, step};
 use crate::plan::{Options, plan};
-use crate::routine::{CountMode, Kind, Positions, Routine, Span, Step, Work};
-use crate::speech::{ClipLengths, Sound};
-
-struct Words;
-
-impl ClipLengths for Words {
-    fn speech_ms(&self, text: &str) -> Ms {
-        100 * text.split_whitespace().count().max(1) as Ms
-    }
-    fn sound_ms(&self, sound: Sound) -> Ms {
-        match sound {
-            Sound::Tick => 50,
-            Sound::Chime => 1000,
-        }
-    }
-}
-
-fn step(name: &str, work: Work) -> Step {
-    Step {
-        name: name.into(),
-        say: None,
-        tip: None,
-        work,
-        sides: vec![],
-        positions: Positions::Count(1),
-        move_text: None,
-        rounds: Span::exactly(1),
-        rest: 0,
-        line: 1,
-    }
-}
+use crate::routine::{CountMode, Span, Work};
 
 /// Stroking 20 s, deep stroking 15 × 3 s, then pressing 3 × (hold 4 s).
 fn sample() -> Arc<Plan> {
-    let routine = Routine {
-        name: "Lower back".into(),
-        description: None,
-        kind: Kind::Partner,
-        length: None,
-        course: None,
-        cautions: vec![],
-        prepare: None,
-        steps: vec![
+    let routine = routine(
+        "Lower back",
+        vec![
             step(
                 "Stroking",
                 Work::Timed {
@@ -72,8 +37,7 @@ fn sample() -> Arc<Plan> {
                 },
             ),
         ],
-        source: None,
-    };
+    );
     Arc::new(plan(&routine, &Options::default(), &Words).expect("plans"))
 }
 
