@@ -55,6 +55,31 @@ pub enum Command {
     /// Print every phrase the bundled routines can say (for the voice pack).
     #[command(hide = true)]
     Phrases,
+    /// Print a shell completion script (bash, zsh or fish).
+    Completions {
+        #[arg(value_enum)]
+        shell: ShellArg,
+    },
+    /// Print the manual page (roff), e.g. `massage-cue man | man -l -`.
+    Man,
+    /// Run the daemon as a systemd user service.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+}
+
+/// What `service` does.
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Write the systemd user unit, running this binary, and say how to enable it.
+    Install,
+}
+
+/// A shell that completion scripts are made for.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Args)]

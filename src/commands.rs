@@ -2,13 +2,16 @@
 //! into the library's options and calls into the library.
 
 mod routines;
+mod service;
+mod shell;
 
 use thiserror::Error;
 
 use std::io::IsTerminal;
 
 use crate::cli::{
-    Cli, Command, DaemonArgs, DetailArg, LevelArg, SessionArgs, StartArgs, StatusArgs,
+    Cli, Command, DaemonArgs, DetailArg, LevelArg, ServiceCommand, SessionArgs, StartArgs,
+    StatusArgs,
 };
 use crate::client::{Client, ClientError};
 use crate::config::{Config, LookupError, Paths, find_routine, parse_ms, valid_tempo};
@@ -59,6 +62,9 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Phrases => routines::phrases(),
         Command::Render(args) => routines::render(&args),
         Command::Say { text } => routines::say(&text),
+        Command::Completions { shell } => shell::completions(shell),
+        Command::Man => shell::man(),
+        Command::Service(ServiceCommand::Install) => service::install(),
     }
 }
 
