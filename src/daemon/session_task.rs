@@ -28,6 +28,14 @@ use crate::voice::{Voice, VoiceSettings};
 const AUDIO_RETRY_MS: Ms = 2_000;
 /// How long the last clips of a finished session get to sound out.
 const DRAIN_ON_FINISH: Duration = Duration::from_secs(3);
+/// How many times a session tries to open the sound output when it starts.
+const OPEN_TRIES: u32 = 3;
+/// How long past its expected end a clip may still be sounding before the
+/// output is taken for dead.
+const STALL_MS: Ms = 1_000;
+/// While a session runs, a silent probe is played this long after the last
+/// check, so that an output that dies between cues is noticed too.
+const PROBE_MS: Ms = 1_000;
 
 /// The sound output, opened for a session and closed when it ends, so an
 /// idle daemon holds no stream.
@@ -40,6 +48,51 @@ enum Audio {
     /// The output went away mid-session; it is tried again every
     /// [`AUDIO_RETRY_MS`].
     Lost,
+}
+
+/// Watches an open output for a stream that no longer plays.
+///
+/// A sound server that dies does not always make the output fail: clips
+/// are still taken, but the device stops asking for samples, so they never
+/// finish. Every clip handed over is expected to have finished some time
+/// after its end ([`STALL_MS`]); more clips sounding than are still within
+/// that time means the stream has stopped. During a long silence a silent
+/// probe clip keeps the check going.
+#[derive(Debug, Default)]
+struct Watch {
+    /// For each clip handed over and not yet checked: the clock ms by which
+    /// it has finished if the output still plays.
+    finished_by: Vec<Ms>,
+    /// When to play the next probe (clock ms), while a session runs.
+    probe_at: Option<Ms>,
+}
+
+impl Watch {
+    /// A clip of `duration_ms` starts at `at` (clock ms), sounding
+    /// `delay_ms` later.
+    fn played(&mut self, at: Ms, duration_ms: Ms, delay_ms: Ms) {
+        self.finished_by
+            .push(at + duration_ms + delay_ms + STALL_MS);
+    }
+
+    /// When the watch next needs to look (clock ms).
+    fn next(&self) -> Option<Ms> {
+        let check = self.finished_by.iter().copied().min();
+        match (check, self.probe_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether `sounding` clips at `now` mean the stream has stopped;
+    /// forgets the clips that are past their time.
+    fn stalled(&mut self, now: Ms, sounding: usize) -> bool {
+        if !self.finished_by.iter().any(|&by| by <= now) {
+            return false;
+        }
+        self.finished_by.retain(|&by| by > now);
+        sounding > self.finished_by.len()
+    }
 }
 
 /// The session task's answer.
@@ -107,7 +160,19 @@ pub(super) struct SessionTask {
     audio: Audio,
     /// When to try a lost sound output again (clock ms).
     retry_at: Option<Ms>,
+    /// Whether the open output still plays.
+    watch: Watch,
+    /// The silent clip the watch plays between cues.
+    probe: Clip,
+    /// Whether a lost output is being opened again.
+    reopening: bool,
+    /// Where that attempt sends its result, and where the task hears it.
+    reopened_tx: mpsc::Sender<Reopened>,
+    reopened_rx: Option<mpsc::Receiver<Reopened>>,
 }
+
+/// The result of opening a lost output again.
+type Reopened = Result<AudioOut, AudioError>;
 
 impl SessionTask {
     pub(super) fn new(paths: Paths) -> SessionTask {
@@ -117,8 +182,15 @@ impl SessionTask {
             &config.voice,
             &paths,
         )));
+        let probe = Clip::new(voice.rate(), vec![0.0_f32]);
+        let (reopened_tx, reopened_rx) = mpsc::channel(1);
         SessionTask {
+            reopening: false,
+            reopened_tx,
+            reopened_rx: Some(reopened_rx),
             voice,
+            watch: Watch::default(),
+            probe,
             audio: Audio::Closed,
             retry_at: None,
             state_file: StateFile::new(paths.state_file()),
@@ -181,11 +253,14 @@ impl SessionTask {
 
     /// Runs until shutdown, then saves where the session is.
     pub(super) async fn run(mut self, mut inbox: mpsc::Receiver<Message>, mut shutdown: Shutdown) {
+        let Some(mut reopened) = self.reopened_rx.take() else {
+            return;
+        };
         loop {
-            let next = match (self.wake, self.retry_at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let next = [self.wake, self.retry_at, self.watch.next()]
+                .into_iter()
+                .flatten()
+                .min();
             let deadline = next.map(|ms| self.epoch + Duration::from_millis(ms));
             tokio::select! {
                 message = inbox.recv() => match message {
@@ -196,11 +271,13 @@ impl SessionTask {
                     None => break,
                 },
                 () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    self.check_audio();
                     if self.retry_at.is_some_and(|at| at <= self.now()) {
                         self.retry_audio();
                     }
                     self.pump();
                 }
+                Some(result) = reopened.recv() => self.reopened(result),
                 () = shutdown.recv() => break,
             }
         }
@@ -327,25 +404,26 @@ impl SessionTask {
         let point = active.session.resume_point(now);
         if matches!(self.audio, Audio::Lost) {
             self.retry_audio();
-            if matches!(self.audio, Audio::Lost) {
-                return Err(Refusal(
-                    ErrorKind::NotNow,
-                    "the sound output is still unavailable; the session stays paused until it is back".into(),
-                ));
-            }
+            return Err(Refusal(
+                ErrorKind::NotNow,
+                "the sound output is still unavailable; the session stays paused until it is back"
+                    .into(),
+            ));
         }
         let voice = self.voice.clone();
         let clip = tokio::task::block_in_place(|| voice.clip(&say));
         let phrase_ms = clip.duration_ms();
         let now = self.now();
-        if let Audio::Open(out) = &mut self.audio
-            && let Err(err) = out.play(&clip)
-        {
-            self.sound_lost(now, &err);
-            return Err(Refusal(
-                ErrorKind::Failed,
-                format!("the sound output failed: {err}"),
-            ));
+        if let Audio::Open(out) = &mut self.audio {
+            if let Err(err) = out.play(&clip) {
+                self.sound_lost(now, &err);
+                return Err(Refusal(
+                    ErrorKind::Failed,
+                    format!("the sound output failed: {err}"),
+                ));
+            }
+            self.watch
+                .played(now, phrase_ms, out.start_delay().as_millis() as Ms);
         }
         let Some(active) = &mut self.active else {
             return Ok(None);
@@ -393,12 +471,19 @@ impl SessionTask {
                 Due::Play(i) => {
                     let cue = active.session.plan().cues[i].clone();
                     let due = active.session.deadline(i).unwrap_or(now);
-                    if let (Audio::Open(out), Some(clip)) = (&mut self.audio, active.clips.get(i))
-                        && let Err(err) = out.play_at(clip, self.epoch + Duration::from_millis(due))
-                    {
-                        self.sound_lost(now, &err);
-                        self.publish(None);
-                        return;
+                    if let (Audio::Open(out), Some(clip)) = (&mut self.audio, active.clips.get(i)) {
+                        if let Err(err) = out.play_at(clip, self.epoch + Duration::from_millis(due))
+                        {
+                            self.sound_lost(now, &err);
+                            self.publish(None);
+                            return;
+                        }
+                        // a clip due in the past starts at once
+                        self.watch.played(
+                            due.max(now),
+                            clip.duration_ms(),
+                            out.start_delay().as_millis() as Ms,
+                        );
                     }
                     self.after_change(now);
                     self.publish(Some(&spoken(&cue)));
@@ -542,9 +627,10 @@ impl SessionTask {
         if let Audio::Open(_) = self.audio {
             return Ok(());
         }
-        match tokio::task::block_in_place(AudioOut::open) {
+        match tokio::task::block_in_place(open_output) {
             Ok(out) => {
                 self.audio = Audio::Open(out);
+                self.watch = Watch::default();
                 self.retry_at = None;
                 Ok(())
             }
@@ -570,6 +656,7 @@ impl SessionTask {
     /// chime) first sound out, away from the session task.
     fn close_audio(&mut self, let_finish: bool) {
         self.retry_at = None;
+        self.watch = Watch::default();
         match std::mem::take(&mut self.audio) {
             Audio::Open(out) if let_finish => {
                 tokio::task::spawn_blocking(move || {
@@ -586,7 +673,12 @@ impl SessionTask {
     /// and try the output again every few seconds.
     fn sound_lost(&mut self, now: Ms, err: &AudioError) {
         tracing::warn!("the sound output was lost: {err}");
-        self.audio = Audio::Lost;
+        if let Audio::Open(out) = std::mem::replace(&mut self.audio, Audio::Lost) {
+            // closing a stream whose server is gone can take a while: not
+            // on the session task
+            tokio::task::spawn_blocking(move || drop(out));
+        }
+        self.watch = Watch::default();
         self.retry_at = Some(now + AUDIO_RETRY_MS);
         self.wake = None;
         if let Some(active) = &mut self.active {
@@ -600,17 +692,81 @@ impl SessionTask {
         self.save(now);
     }
 
-    /// Tries a lost sound output again; once it is back, the session
-    /// resumes by itself when `[audio] auto_resume` is set, else waits.
-    fn retry_audio(&mut self) {
-        if !matches!(self.audio, Audio::Lost) {
-            self.retry_at = None;
+    /// Looks whether the open output still plays (see [`Watch`]): a stream
+    /// that has stopped is lost, like one that fails. While the session
+    /// runs, a silent probe is played when no clip has been for a while.
+    fn check_audio(&mut self) {
+        let now = self.now();
+        let Audio::Open(out) = &mut self.audio else {
+            self.watch = Watch::default();
+            return;
+        };
+        if self.watch.stalled(now, out.sounding()) {
+            self.sound_lost(now, &AudioError::Closed);
+            self.publish(None);
             return;
         }
-        match tokio::task::block_in_place(AudioOut::open) {
+        let running = self
+            .active
+            .as_ref()
+            .is_some_and(|a| a.session.state() == State::Running);
+        if !running || !self.watch.finished_by.is_empty() {
+            // a clip under way is checked already
+            self.watch.probe_at = None;
+            return;
+        }
+        match self.watch.probe_at {
+            Some(at) if at <= now => {
+                self.watch.probe_at = None;
+                match out.play(&self.probe) {
+                    Ok(()) => self
+                        .watch
+                        .played(now, 0, out.start_delay().as_millis() as Ms),
+                    Err(err) => {
+                        self.sound_lost(now, &err);
+                        self.publish(None);
+                    }
+                }
+            }
+            Some(_) => {}
+            None => self.watch.probe_at = Some(now + PROBE_MS),
+        }
+    }
+
+    /// Tries a lost sound output again; once it is back, the session
+    /// resumes by itself when `[audio] auto_resume` is set, else waits.
+    ///
+    /// Opening takes a second or two, more on a busy machine, so it happens
+    /// away from the session task, which goes on answering; the result
+    /// comes back through `reopened`.
+    fn retry_audio(&mut self) {
+        self.retry_at = None;
+        if !matches!(self.audio, Audio::Lost) || self.reopening {
+            return;
+        }
+        self.reopening = true;
+        let reply = self.reopened_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            // the task gone, the output is closed right here
+            let _ = reply.blocking_send(AudioOut::open());
+        });
+    }
+
+    /// A lost output was opened again, or not.
+    fn reopened(&mut self, result: Reopened) {
+        self.reopening = false;
+        if !matches!(self.audio, Audio::Lost) {
+            // the session ended, or a new one opened its own output
+            if let Ok(out) = result {
+                tokio::task::spawn_blocking(move || drop(out));
+            }
+            return;
+        }
+        match result {
             Ok(out) => {
                 tracing::info!("the sound output is back");
                 self.audio = Audio::Open(out);
+                self.watch = Watch::default();
                 self.retry_at = None;
                 let auto = Config::load(&self.paths.config_file)
                     .map(|c| c.audio.auto_resume)
@@ -699,6 +855,23 @@ fn spoken(cue: &Cue) -> SpokenCue {
     }
 }
 
+/// Opens the sound output. A device that is there but whose new stream
+/// fails at once while starting (a sound server under load can report a
+/// passing error then) is tried again a few times; no device at all, or
+/// one that never starts, is final.
+fn open_output() -> Result<AudioOut, AudioError> {
+    let mut tries = 1;
+    loop {
+        match AudioOut::open() {
+            Err(err @ (AudioError::Closed | AudioError::Open { .. })) if tries < OPEN_TRIES => {
+                tracing::info!("opening the sound output failed ({err}); trying again");
+                tries += 1;
+            }
+            result => return result,
+        }
+    }
+}
+
 fn read_routine(path: &Path) -> Result<Routine, Refusal> {
     routine::load_routine(path).map_err(Refusal::bad_input)
 }
@@ -715,4 +888,41 @@ fn make_plan(
         let clips = plan.cues.iter().map(|c| voice.cue_clip(c)).collect();
         Ok((Arc::new(plan), clips))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clips_past_their_time_and_still_sounding_mean_a_stopped_stream() {
+        let mut watch = Watch::default();
+        // a 600 ms clip at 0 and a 400 ms one at 2000, 50 ms of output delay
+        watch.played(0, 600, 50);
+        watch.played(2_000, 400, 50);
+        assert_eq!(watch.next(), Some(600 + 50 + STALL_MS));
+        // before the first is due to have finished nothing is judged
+        assert!(!watch.stalled(600, 2));
+        // the first is done: only the second may still sound
+        assert!(!watch.stalled(1_650, 1));
+        assert_eq!(watch.next(), Some(2_000 + 400 + 50 + STALL_MS));
+        assert!(!watch.stalled(3_450, 0));
+        assert_eq!(watch.next(), None);
+
+        let mut watch = Watch::default();
+        watch.played(0, 600, 50);
+        watch.played(2_000, 400, 50);
+        // the first is still sounding when it should long be over
+        assert!(watch.stalled(1_650, 2));
+    }
+
+    #[test]
+    fn a_probe_is_judged_like_a_clip() {
+        let mut watch = Watch::default();
+        watch.played(5_000, 0, 50);
+        assert!(!watch.stalled(5_000 + 50 + STALL_MS, 0));
+        let mut watch = Watch::default();
+        watch.played(5_000, 0, 50);
+        assert!(watch.stalled(5_000 + 50 + STALL_MS, 1));
+    }
 }
