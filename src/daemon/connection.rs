@@ -136,7 +136,7 @@ impl Connection {
             tracing::debug!("request: {request:?}");
             match request {
                 Request::Shutdown => {
-                    let reply = match ask(context, Request::Status).await {
+                    let reply = match ask(&context.session, Request::Status).await {
                         Outcome::Reply(Response::Ok { status, .. }) => Response::Ok {
                             status,
                             message: Some("The daemon is shutting down.".into()),
@@ -147,7 +147,7 @@ impl Connection {
                     return self.send(&reply).await;
                 }
                 Request::Subscribe => {
-                    return match ask(context, Request::Subscribe).await {
+                    return match ask(&context.session, Request::Subscribe).await {
                         Outcome::Subscribed(reply, updates) => {
                             self.send(&reply).await?;
                             self.stream(updates, context, shutdown).await
@@ -155,7 +155,7 @@ impl Connection {
                         Outcome::Reply(reply) => self.send(&reply).await,
                     };
                 }
-                request => match ask(context, request).await {
+                request => match ask(&context.session, request).await {
                     Outcome::Reply(reply) | Outcome::Subscribed(reply, _) => {
                         self.send(&reply).await?
                     }
@@ -215,7 +215,7 @@ impl Connection {
                     Ok(update) => self.send(&update).await?,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         if let Outcome::Reply(Response::Ok { status, .. }) =
-                            ask(context, Request::Status).await
+                            ask(&context.session, Request::Status).await
                         {
                             self.send(&Response::Update { status, cue: None }).await?;
                         }
@@ -236,7 +236,7 @@ impl Connection {
 }
 
 /// Sends a request to the session task and waits for its answer.
-async fn ask(context: &Context, request: Request) -> Outcome {
+pub(super) async fn ask(session: &mpsc::Sender<Message>, request: Request) -> Outcome {
     let (reply, answer) = oneshot::channel();
     let gone = || {
         Outcome::Reply(Response::error(
@@ -244,12 +244,7 @@ async fn ask(context: &Context, request: Request) -> Outcome {
             "the daemon is shutting down",
         ))
     };
-    if context
-        .session
-        .send(Message { request, reply })
-        .await
-        .is_err()
-    {
+    if session.send(Message { request, reply }).await.is_err() {
         return gone();
     }
     answer.await.unwrap_or_else(|_| gone())

@@ -4,11 +4,13 @@
 //! Start-up claims the daemon's place before anything else runs: the lock
 //! file (one daemon per user), then the socket (mode 0600; a stale one from
 //! a dead daemon is replaced, a live one never). Then the accept loop runs
-//! beside the session task until SIGTERM, SIGINT or a shutdown request; on
-//! the way out the session's position is saved and the socket removed.
+//! beside the session task, and MPRIS on the session D-Bus when there is
+//! one, until SIGTERM, SIGINT or a shutdown request; on the way out the
+//! session's position is saved and the socket removed.
 
 mod connection;
 mod listener;
+mod mpris;
 mod session_task;
 mod shutdown;
 
@@ -137,6 +139,11 @@ async fn serve(
     let mut task = SessionTask::new(paths);
     task.restore();
     let session_task = tokio::spawn(task.run(inbox, Shutdown::new(notify_shutdown.subscribe())));
+    // media keys and desktop media controls, when there is a session bus
+    tokio::spawn(mpris::serve(
+        session.clone(),
+        Shutdown::new(notify_shutdown.subscribe()),
+    ));
 
     let context = Context {
         uid,

@@ -1,0 +1,433 @@
+//! MPRIS2 on the session D-Bus, so that media keys, a Bluetooth remote and
+//! the desktop's media controls reach the daemon: play/pause, next,
+//! previous and stop, with the session shown as what is playing.
+//!
+//! Every control goes to the session task as a [`Message`], the same way a
+//! socket connection's requests do, so there is one path for control. The
+//! player's state is read from the session task too; the stream of updates
+//! is only watched to tell D-Bus listeners when something they show has
+//! changed.
+//!
+//! Without a session bus (a login over ssh, a system service) the daemon
+//! runs without MPRIS and says so once in its log.
+
+use std::time::Duration;
+
+use mpris_server::zbus::{self, fdo};
+use mpris_server::{
+    LoopStatus, Metadata, PlaybackRate, PlaybackStatus, PlayerInterface, Property, RootInterface,
+    Server, Time, TrackId, Volume,
+};
+use tokio::sync::{broadcast, mpsc};
+
+use super::connection::ask;
+use super::session_task::{Message, Outcome};
+use super::shutdown::Shutdown;
+use crate::protocol::{ErrorKind, Request, Response, SessionState, Status};
+
+/// The bus name is `org.mpris.MediaPlayer2.massage-cue`; `playerctl -p
+/// massage-cue` finds it. One daemon runs per user, so no instance suffix
+/// is needed.
+const BUS_NAME_SUFFIX: &str = "massage-cue";
+
+/// How long connecting to the session bus may take before the daemon goes
+/// on without it.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves MPRIS until shutdown. Returns at once, after one line in the
+/// log, when there is no session bus to serve on.
+pub(super) async fn serve(session: mpsc::Sender<Message>, mut shutdown: Shutdown) {
+    let player = Player {
+        session: session.clone(),
+    };
+    let server =
+        match tokio::time::timeout(CONNECT_TIMEOUT, Server::new(BUS_NAME_SUFFIX, player)).await {
+            Ok(Ok(server)) => server,
+            Ok(Err(err)) => {
+                tracing::info!("no MPRIS media controls on the session D-Bus: {err}");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(
+                    "no MPRIS media controls: the session D-Bus did not answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                );
+                return;
+            }
+        };
+    tracing::info!("MPRIS media controls on {}", server.bus_name());
+    let mut updates = match ask(&session, Request::Subscribe).await {
+        Outcome::Subscribed(_, updates) => updates,
+        Outcome::Reply(_) => return,
+    };
+    let mut shown = Shown::of(&status(&session).await.unwrap_or_default());
+    loop {
+        let status = tokio::select! {
+            update = updates.recv() => match update {
+                Ok(Response::Update { status, .. }) => status,
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => match status(&session).await {
+                    Some(status) => status,
+                    None => break,
+                },
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            () = shutdown.recv() => break,
+        };
+        let now = Shown::of(&status);
+        let mut changed = Vec::new();
+        if now.playback != shown.playback {
+            changed.push(Property::PlaybackStatus(now.playback));
+        }
+        if now.track != shown.track {
+            changed.push(Property::Metadata(metadata(&status)));
+        }
+        shown = now;
+        if !changed.is_empty()
+            && let Err(err) = server.properties_changed(changed).await
+        {
+            tracing::debug!("cannot signal an MPRIS change: {err}");
+        }
+    }
+}
+
+/// What D-Bus listeners are shown, to tell them only of real changes (the
+/// updates stream has one line for every count spoken).
+#[derive(Debug, PartialEq)]
+struct Shown {
+    playback: PlaybackStatus,
+    /// The routine, the step and the session's length.
+    track: Option<(String, Option<usize>, u64)>,
+}
+
+impl Shown {
+    fn of(status: &Status) -> Shown {
+        Shown {
+            playback: playback_status(status.state),
+            track: status.routine.clone().map(|routine| {
+                (
+                    routine,
+                    status.step,
+                    status.elapsed_ms + status.remaining_ms,
+                )
+            }),
+        }
+    }
+}
+
+fn playback_status(state: SessionState) -> PlaybackStatus {
+    match state {
+        SessionState::Running => PlaybackStatus::Playing,
+        SessionState::Paused => PlaybackStatus::Paused,
+        SessionState::Idle | SessionState::Finished => PlaybackStatus::Stopped,
+    }
+}
+
+/// The session as a track: the routine is the album, the step the title,
+/// and the whole session its length.
+fn metadata(status: &Status) -> Metadata {
+    let Some(routine) = &status.routine else {
+        return Metadata::builder().trackid(TrackId::NO_TRACK).build();
+    };
+    let step = status.step.unwrap_or(0);
+    let trackid =
+        TrackId::try_from(format!("/org/massage_cue/step/{step}")).unwrap_or(TrackId::NO_TRACK);
+    let mut metadata = Metadata::builder()
+        .trackid(trackid)
+        .album(routine.clone())
+        .title(status.step_name.clone().unwrap_or_else(|| routine.clone()))
+        .artist(["massage-cue"])
+        .length(micros(status.elapsed_ms + status.remaining_ms));
+    if let Some(step) = status.step {
+        metadata = metadata.track_number(i32::try_from(step + 1).unwrap_or(i32::MAX));
+    }
+    metadata.build()
+}
+
+fn micros(ms: u64) -> Time {
+    Time::from_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+/// The session's status, or `None` when the session task is gone.
+async fn status(session: &mpsc::Sender<Message>) -> Option<Status> {
+    match ask(session, Request::Status).await {
+        Outcome::Reply(Response::Ok { status, .. }) => Some(status),
+        _ => None,
+    }
+}
+
+/// The MPRIS player: the daemon's session behind D-Bus methods and
+/// properties.
+#[derive(Debug)]
+struct Player {
+    session: mpsc::Sender<Message>,
+}
+
+impl Player {
+    /// Carries out a control. "Not now" (pausing with no session) is no
+    /// error to a media key: there was simply nothing to do.
+    async fn control(&self, request: Request) -> fdo::Result<()> {
+        match ask(&self.session, request).await {
+            Outcome::Reply(Response::Error {
+                kind: ErrorKind::NotNow,
+                message,
+            }) => {
+                tracing::debug!("MPRIS control ignored: {message}");
+                Ok(())
+            }
+            Outcome::Reply(Response::Error { message, .. }) => Err(fdo::Error::Failed(message)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn status(&self) -> fdo::Result<Status> {
+        status(&self.session)
+            .await
+            .ok_or_else(|| fdo::Error::Failed("the daemon is shutting down".into()))
+    }
+}
+
+impl RootInterface for Player {
+    async fn raise(&self) -> fdo::Result<()> {
+        Err(fdo::Error::NotSupported("massage-cue has no window".into()))
+    }
+
+    async fn quit(&self) -> fdo::Result<()> {
+        Err(fdo::Error::NotSupported(
+            "stop the daemon with `massage-cue` or its service".into(),
+        ))
+    }
+
+    async fn can_quit(&self) -> fdo::Result<bool> {
+        Ok(false)
+    }
+
+    async fn fullscreen(&self) -> fdo::Result<bool> {
+        Ok(false)
+    }
+
+    async fn set_fullscreen(&self, _fullscreen: bool) -> zbus::Result<()> {
+        Err(zbus::Error::Unsupported)
+    }
+
+    async fn can_set_fullscreen(&self) -> fdo::Result<bool> {
+        Ok(false)
+    }
+
+    async fn can_raise(&self) -> fdo::Result<bool> {
+        Ok(false)
+    }
+
+    async fn has_track_list(&self) -> fdo::Result<bool> {
+        Ok(false)
+    }
+
+    async fn identity(&self) -> fdo::Result<String> {
+        Ok("massage-cue".into())
+    }
+
+    async fn desktop_entry(&self) -> fdo::Result<String> {
+        Ok("massage-cue".into())
+    }
+
+    async fn supported_uri_schemes(&self) -> fdo::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    async fn supported_mime_types(&self) -> fdo::Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+}
+
+impl PlayerInterface for Player {
+    async fn next(&self) -> fdo::Result<()> {
+        self.control(Request::Next).await
+    }
+
+    async fn previous(&self) -> fdo::Result<()> {
+        self.control(Request::Prev).await
+    }
+
+    async fn pause(&self) -> fdo::Result<()> {
+        self.control(Request::Pause).await
+    }
+
+    async fn play_pause(&self) -> fdo::Result<()> {
+        self.control(Request::Toggle).await
+    }
+
+    async fn stop(&self) -> fdo::Result<()> {
+        self.control(Request::Stop).await
+    }
+
+    async fn play(&self) -> fdo::Result<()> {
+        self.control(Request::Resume).await
+    }
+
+    async fn seek(&self, _offset: Time) -> fdo::Result<()> {
+        Err(fdo::Error::NotSupported(
+            "a session moves by steps: use next and previous".into(),
+        ))
+    }
+
+    async fn set_position(&self, _track_id: TrackId, _position: Time) -> fdo::Result<()> {
+        Err(fdo::Error::NotSupported(
+            "a session moves by steps: use next and previous".into(),
+        ))
+    }
+
+    async fn open_uri(&self, _uri: String) -> fdo::Result<()> {
+        Err(fdo::Error::NotSupported(
+            "start a routine with `massage-cue start`".into(),
+        ))
+    }
+
+    async fn playback_status(&self) -> fdo::Result<PlaybackStatus> {
+        Ok(playback_status(self.status().await?.state))
+    }
+
+    async fn loop_status(&self) -> fdo::Result<LoopStatus> {
+        Ok(LoopStatus::None)
+    }
+
+    async fn set_loop_status(&self, _loop_status: LoopStatus) -> zbus::Result<()> {
+        Err(zbus::Error::Unsupported)
+    }
+
+    async fn rate(&self) -> fdo::Result<PlaybackRate> {
+        Ok(1.0)
+    }
+
+    async fn set_rate(&self, _rate: PlaybackRate) -> zbus::Result<()> {
+        Err(zbus::Error::Unsupported)
+    }
+
+    async fn shuffle(&self) -> fdo::Result<bool> {
+        Ok(false)
+    }
+
+    async fn set_shuffle(&self, _shuffle: bool) -> zbus::Result<()> {
+        Err(zbus::Error::Unsupported)
+    }
+
+    async fn metadata(&self) -> fdo::Result<Metadata> {
+        Ok(metadata(&self.status().await?))
+    }
+
+    async fn volume(&self) -> fdo::Result<Volume> {
+        Ok(1.0)
+    }
+
+    async fn set_volume(&self, _volume: Volume) -> zbus::Result<()> {
+        Err(zbus::Error::Unsupported)
+    }
+
+    async fn position(&self) -> fdo::Result<Time> {
+        Ok(micros(self.status().await?.elapsed_ms))
+    }
+
+    async fn minimum_rate(&self) -> fdo::Result<PlaybackRate> {
+        Ok(1.0)
+    }
+
+    async fn maximum_rate(&self) -> fdo::Result<PlaybackRate> {
+        Ok(1.0)
+    }
+
+    async fn can_go_next(&self) -> fdo::Result<bool> {
+        Ok(true)
+    }
+
+    async fn can_go_previous(&self) -> fdo::Result<bool> {
+        Ok(true)
+    }
+
+    async fn can_play(&self) -> fdo::Result<bool> {
+        Ok(true)
+    }
+
+    async fn can_pause(&self) -> fdo::Result<bool> {
+        Ok(true)
+    }
+
+    async fn can_seek(&self) -> fdo::Result<bool> {
+        Ok(false)
+    }
+
+    async fn can_control(&self) -> fdo::Result<bool> {
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running() -> Status {
+        Status {
+            state: SessionState::Running,
+            routine: Some("Lower back massage".into()),
+            step: Some(2),
+            step_name: Some("Rubbing".into()),
+            rep: Some(3),
+            reps: Some(10),
+            elapsed_ms: 61_000,
+            remaining_ms: 539_000,
+            ..Status::default()
+        }
+    }
+
+    #[test]
+    fn the_session_is_a_track_of_its_routine() {
+        let metadata = metadata(&running());
+        assert_eq!(metadata.album(), Some("Lower back massage"));
+        assert_eq!(metadata.title(), Some("Rubbing"));
+        assert_eq!(metadata.length(), Some(Time::from_secs(600)));
+        assert_eq!(
+            metadata.trackid().unwrap().as_str(),
+            "/org/massage_cue/step/2"
+        );
+        let idle = super::metadata(&Status::default());
+        assert_eq!(idle.trackid(), Some(TrackId::NO_TRACK));
+        assert_eq!(idle.title(), None);
+    }
+
+    #[test]
+    fn states_map_to_playback_status() {
+        assert_eq!(
+            playback_status(SessionState::Running),
+            PlaybackStatus::Playing
+        );
+        assert_eq!(
+            playback_status(SessionState::Paused),
+            PlaybackStatus::Paused
+        );
+        assert_eq!(playback_status(SessionState::Idle), PlaybackStatus::Stopped);
+        assert_eq!(
+            playback_status(SessionState::Finished),
+            PlaybackStatus::Stopped
+        );
+    }
+
+    #[test]
+    fn counts_do_not_change_what_is_shown() {
+        let before = running();
+        let after = Status {
+            rep: Some(4),
+            elapsed_ms: before.elapsed_ms + 2_000,
+            remaining_ms: before.remaining_ms - 2_000,
+            ..before.clone()
+        };
+        assert_eq!(Shown::of(&before), Shown::of(&after));
+        let next = Status {
+            step: Some(3),
+            ..after.clone()
+        };
+        assert_ne!(Shown::of(&after), Shown::of(&next));
+        let paused = Status {
+            state: SessionState::Paused,
+            ..after
+        };
+        assert_ne!(Shown::of(&before), Shown::of(&paused));
+    }
+}
