@@ -55,6 +55,9 @@ pub enum Command {
     /// Print every phrase the bundled routines can say (for the voice pack).
     #[command(hide = true)]
     Phrases,
+    /// Print the JSON Schema of routine files (docs/routine.schema.json).
+    #[command(hide = true)]
+    Schema,
     /// Print a shell completion script (bash, zsh or fish).
     Completions {
         #[arg(value_enum)]

@@ -60,6 +60,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Show { routine } => routines::show(&routine),
         Command::Plan(args) => routines::plan(&args),
         Command::Phrases => routines::phrases(),
+        Command::Schema => routines::schema(),
         Command::Render(args) => routines::render(&args),
         Command::Say { text } => routines::say(&text),
         Command::Completions { shell } => shell::completions(shell),

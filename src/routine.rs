@@ -8,6 +8,7 @@ mod check;
 mod error;
 pub mod limits;
 mod parse;
+pub mod schema;
 mod suggest;
 mod value;
 

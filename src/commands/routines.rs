@@ -192,3 +192,12 @@ pub(super) fn say(text: &str) -> Result<(), CommandError> {
     let clip = voice.clip(text);
     crate::audio::say(&clip).map_err(|e| CommandError::Runtime(e.to_string()))
 }
+
+/// `schema`: the JSON Schema of routine files, as `docs/routine.schema.json`
+/// holds it.
+pub(super) fn schema() -> Result<(), CommandError> {
+    let schema = serde_json::to_string_pretty(&crate::routine::schema::routine_schema())
+        .map_err(|e| CommandError::Runtime(e.to_string()))?;
+    println!("{schema}");
+    Ok(())
+}

@@ -92,7 +92,7 @@ pub fn parse_routine(text: &str, file: &Path) -> Result<Routine, RoutineError> {
 
 type Value<'i> = Spanned<DeValue<'i>>;
 
-const TOP_KEYS: &[&str] = &[
+pub(super) const TOP_KEYS: &[&str] = &[
     "name",
     "description",
     "kind",
@@ -103,8 +103,8 @@ const TOP_KEYS: &[&str] = &[
     "defaults",
     "step",
 ];
-const DEFAULT_KEYS: &[&str] = &["tempo", "count", "rest", "hold"];
-const STEP_KEYS: &[&str] = &[
+pub(super) const DEFAULT_KEYS: &[&str] = &["tempo", "count", "rest", "hold"];
+pub(super) const STEP_KEYS: &[&str] = &[
     "name",
     "say",
     "tip",
@@ -137,46 +137,46 @@ const STEP_SYNONYMS: &[(&str, &str)] = &[
     ("parts", "part"),
 ];
 
-const TIME: DurationRule = DurationRule {
+pub(super) const TIME: DurationRule = DurationRule {
     what: "a step's time",
     min: MIN_TIME,
     max: MAX_TIME,
     range: true,
 };
-const TEMPO: DurationRule = DurationRule {
+pub(super) const TEMPO: DurationRule = DurationRule {
     what: "a tempo",
     min: MIN_TEMPO,
     max: MAX_TEMPO,
     range: false,
 };
 /// Checked against [`MIN_HOLD`] separately: `"0s"` means no hold.
-const HOLD: DurationRule = DurationRule {
+pub(super) const HOLD: DurationRule = DurationRule {
     what: "a hold",
     min: 0,
     max: MAX_HOLD,
     range: true,
 };
-const REST: DurationRule = DurationRule {
+pub(super) const REST: DurationRule = DurationRule {
     what: "a rest",
     min: 0,
     max: MAX_REST,
     range: false,
 };
-const LENGTH: DurationRule = DurationRule {
+pub(super) const LENGTH: DurationRule = DurationRule {
     what: "a session's length",
     min: MIN_LENGTH,
     max: MAX_LENGTH,
     range: true,
 };
-const REPS: CountRule = CountRule {
+pub(super) const REPS: CountRule = CountRule {
     noun: "repetitions",
     max: MAX_REPS,
 };
-const ROUNDS: CountRule = CountRule {
+pub(super) const ROUNDS: CountRule = CountRule {
     noun: "rounds",
     max: MAX_ROUNDS,
 };
-const POSITIONS: CountRule = CountRule {
+pub(super) const POSITIONS: CountRule = CountRule {
     noun: "positions",
     max: MAX_POSITIONS,
 };
@@ -200,7 +200,7 @@ const POSITION_NAMES: NameList = NameList {
     unique: false,
     example: "write positions = 4, or name them: positions = [\"neck\", \"upper back\"]",
 };
-const COURSE: CountRule = CountRule {
+pub(super) const COURSE: CountRule = CountRule {
     noun: "sessions",
     max: MAX_COURSE,
 };
