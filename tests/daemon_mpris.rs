@@ -7,10 +7,12 @@
 //! daemon plays the session as text.
 
 use std::fs;
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
@@ -291,6 +293,83 @@ fn media_controls_pause_resume_and_skip_a_session() {
         log.contains("MPRIS media controls on org.mpris.MediaPlayer2.massage-cue"),
         "{log}"
     );
+}
+
+/// Lines a child prints, read on a thread so that a test can wait for
+/// them with a deadline.
+struct Lines {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Lines {
+    fn spawn(mut command: Command) -> Lines {
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if send.send(line.trim().to_owned()).is_err() {
+                    return;
+                }
+            }
+        });
+        Lines { child, lines }
+    }
+
+    /// Waits for a line equal to `wanted`, skipping others.
+    fn expect(&self, wanted: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line == wanted => return,
+                Ok(_) => {}
+                Err(_) => panic!("no line `{wanted}` within {PATIENCE:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn desktop_listeners_are_told_of_changes_made_on_the_socket() {
+    require("playerctl");
+    let bus = Bus::start();
+    let home = Home::new(Some(&bus));
+    let _daemon = home.daemon();
+    wait_for("the daemon on the session bus", || {
+        let listed = home.run("playerctl", &["--list-all"]);
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .any(|l| l.trim() == "massage-cue")
+    });
+    // `--follow` prints again only when the player signals a change
+    let status =
+        Lines::spawn(home.command("playerctl", &["-p", "massage-cue", "--follow", "status"]));
+    status.expect("Stopped");
+    let titles = Lines::spawn(home.command(
+        "playerctl",
+        &["-p", "massage-cue", "--follow", "metadata", "title"],
+    ));
+    home.start("lower-back");
+    status.expect("Playing");
+    home.massage_cue(&["pause"]);
+    status.expect("Paused");
+    home.massage_cue(&["resume"]);
+    status.expect("Playing");
+    home.massage_cue(&["next"]);
+    let step = home.status()["step_name"].as_str().unwrap().to_owned();
+    titles.expect(&step);
+    home.massage_cue(&["stop"]);
+    status.expect("Stopped");
 }
 
 #[test]
