@@ -31,8 +31,9 @@ const DRAIN_ON_FINISH: Duration = Duration::from_secs(3);
 /// How many times a session tries to open the sound output when it starts.
 const OPEN_TRIES: u32 = 3;
 /// How long past its expected end a clip may still be sounding before the
-/// output is taken for dead.
-const STALL_MS: Ms = 1_000;
+/// output is taken for dead: long enough that a busy machine's hiccup is
+/// not mistaken for it.
+const STALL_MS: Ms = 2_000;
 /// While a session runs, a silent probe is played this long after the last
 /// check, so that an output that dies between cues is noticed too.
 const PROBE_MS: Ms = 1_000;
@@ -701,7 +702,12 @@ impl SessionTask {
             self.watch = Watch::default();
             return;
         };
-        if self.watch.stalled(now, out.sounding()) {
+        let sounding = out.sounding();
+        if self.watch.stalled(now, sounding) {
+            tracing::warn!(
+                "the sound output stopped playing: {sounding} clips still sounding, {} expected at most",
+                self.watch.finished_by.len()
+            );
             self.sound_lost(now, &AudioError::Closed);
             self.publish(None);
             return;
@@ -900,20 +906,22 @@ mod tests {
         // a 600 ms clip at 0 and a 400 ms one at 2000, 50 ms of output delay
         watch.played(0, 600, 50);
         watch.played(2_000, 400, 50);
-        assert_eq!(watch.next(), Some(600 + 50 + STALL_MS));
+        let first_done = 600 + 50 + STALL_MS;
+        let second_done = 2_000 + 400 + 50 + STALL_MS;
+        assert_eq!(watch.next(), Some(first_done));
         // before the first is due to have finished nothing is judged
-        assert!(!watch.stalled(600, 2));
+        assert!(!watch.stalled(first_done - 1, 2));
         // the first is done: only the second may still sound
-        assert!(!watch.stalled(1_650, 1));
-        assert_eq!(watch.next(), Some(2_000 + 400 + 50 + STALL_MS));
-        assert!(!watch.stalled(3_450, 0));
+        assert!(!watch.stalled(first_done, 1));
+        assert_eq!(watch.next(), Some(second_done));
+        assert!(!watch.stalled(second_done, 0));
         assert_eq!(watch.next(), None);
 
         let mut watch = Watch::default();
         watch.played(0, 600, 50);
         watch.played(2_000, 400, 50);
         // the first is still sounding when it should long be over
-        assert!(watch.stalled(1_650, 2));
+        assert!(watch.stalled(first_done, 2));
     }
 
     #[test]
