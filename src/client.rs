@@ -21,6 +21,12 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a reply may take.
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long the reply to `start` may take: the daemon first readies every
+/// phrase of the session, and a slow speech engine (a minute for a routine
+/// of many new phrases is possible) plus opening the sound output come
+/// before the answer.
+const START_REPLY_TIMEOUT: Duration = Duration::from_secs(180);
+
 /// Why a request did not get a good answer.
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -165,11 +171,14 @@ impl Client {
                 _ => Err(err),
             };
         }
-        self.receive(REPLY_TIMEOUT)?
-            .ok_or(ClientError::Io(io::Error::new(
-                IoErrorKind::TimedOut,
-                "no reply in time",
-            )))
+        let timeout = match request {
+            Request::Start { .. } => START_REPLY_TIMEOUT,
+            _ => REPLY_TIMEOUT,
+        };
+        self.receive(timeout)?.ok_or(ClientError::Io(io::Error::new(
+            IoErrorKind::TimedOut,
+            "no reply in time",
+        )))
     }
 
     /// Sends a request; an error reply becomes [`ClientError::Refused`].
