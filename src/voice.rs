@@ -381,9 +381,10 @@ impl std::fmt::Debug for Voice {
 
 impl Voice {
     /// Plans a session with the real length of every clip: the phrases the
-    /// session will say (found by a first plan on estimated lengths) are
-    /// resolved up front, rendering what the pack lacks in parallel, then
-    /// the plan is made from their lengths.
+    /// session will say (found by a first plan on estimated lengths) that
+    /// the pack lacks are resolved up front, rendered in parallel; the
+    /// pack's own phrases have their lengths in its index, so none of them
+    /// is decoded before its clip is wanted.
     pub fn plan(
         &self,
         routine: &crate::routine::Routine,
@@ -393,7 +394,7 @@ impl Voice {
         let phrases: Vec<String> = draft
             .cues
             .into_iter()
-            .filter(|c| c.sound.is_none())
+            .filter(|c| c.sound.is_none() && self.pack.entry(&phrase_key(&c.text)).is_none())
             .map(|c| c.text)
             .collect();
         self.prepare(&phrases);

@@ -4,7 +4,7 @@
 //! has no deadline, so nothing wakes it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -126,7 +126,7 @@ struct Active {
     options: plan::Options,
     session: Session,
     /// The clip of every cue of the plan, by index.
-    clips: Vec<Clip>,
+    clips: Clips,
     started_at_ms: u64,
     /// The step and repetition last saved, to save once per boundary.
     saved_at: Option<Place>,
@@ -336,6 +336,7 @@ impl SessionTask {
         options: &StartOptions,
         now: Ms,
     ) -> Result<Option<String>, Refusal> {
+        let asked = std::time::Instant::now();
         let path = config::find_routine(routine, &self.paths).map_err(Refusal::bad_input)?;
         let path = path.canonicalize().unwrap_or(path);
         let config = Config::load(&self.paths.config_file).map_err(Refusal::bad_input)?;
@@ -357,12 +358,44 @@ impl SessionTask {
         self.voice.forget();
         let voice = self.voice.clone();
         let (plan, clips) = make_plan(&routine, &options, &voice)?;
+        // A session replaced by another keeps the open output: no second
+        // wait for the sound server, no gap.
+        let output = match std::mem::take(&mut self.audio) {
+            Audio::Open(mut out) => {
+                out.silence();
+                Some(out)
+            }
+            other => {
+                self.audio = other;
+                None
+            }
+        };
         self.end_session(now);
+        if let Some(out) = output {
+            self.audio = Audio::Open(out);
+        }
+        let opening = std::time::Instant::now();
         let sound = self.open_audio();
+        let opened = opening.elapsed();
+        // the first cue waits for its own clip, and only for it
+        if let (Some(slot), Some(cue)) = (clips.first(), plan.cues.first()) {
+            slot.get_or_init(|| voice.cue_clip(cue));
+        }
         // preparing the voice and opening the output took time: start now
         let now = self.now();
         let session = Session::start(plan, now);
-        tracing::info!("started {} from {}", session.plan().routine, path.display());
+        // The first cue is due now and sounds after the output's delay.
+        let delay = match &self.audio {
+            Audio::Open(out) => out.start_delay(),
+            _ => Duration::ZERO,
+        };
+        tracing::info!(
+            "started {} from {}; first sound {} ms after the request, not counting {} ms opening the sound output",
+            session.plan().routine,
+            path.display(),
+            (asked.elapsed() - opened + delay).as_millis(),
+            opened.as_millis()
+        );
         self.message = sound.err();
         self.active = Some(Active {
             routine_path: path,
@@ -472,7 +505,11 @@ impl SessionTask {
                 Due::Play(i) => {
                     let cue = active.session.plan().cues[i].clone();
                     let due = active.session.deadline(i).unwrap_or(now);
-                    if let (Audio::Open(out), Some(clip)) = (&mut self.audio, active.clips.get(i)) {
+                    let clip = active
+                        .clips
+                        .get(i)
+                        .map(|slot| slot.get_or_init(|| self.voice.cue_clip(&cue)));
+                    if let (Audio::Open(out), Some(clip)) = (&mut self.audio, clip) {
                         if let Err(err) = out.play_at(clip, self.epoch + Duration::from_millis(due))
                         {
                             self.sound_lost(now, &err);
@@ -601,7 +638,7 @@ impl SessionTask {
     /// samples.
     fn forget_clips(&mut self) {
         if let Some(active) = &mut self.active {
-            active.clips = Vec::new();
+            active.clips = Arc::new(Vec::new());
         }
         self.voice.forget();
     }
@@ -887,14 +924,36 @@ fn read_routine(path: &Path) -> Result<Routine, Refusal> {
 fn make_plan(
     routine: &Routine,
     options: &plan::Options,
-    voice: &Voice,
-) -> Result<(Arc<Plan>, Vec<Clip>), Refusal> {
-    tokio::task::block_in_place(|| {
-        let plan = voice.plan(routine, options).map_err(Refusal::bad_input)?;
-        let clips = plan.cues.iter().map(|c| voice.cue_clip(c)).collect();
-        Ok((Arc::new(plan), clips))
-    })
+    voice: &Arc<Voice>,
+) -> Result<(Arc<Plan>, Clips), Refusal> {
+    let plan = Arc::new(tokio::task::block_in_place(|| {
+        voice.plan(routine, options).map_err(Refusal::bad_input)
+    })?);
+    let clips: Clips = Arc::new(plan.cues.iter().map(|_| OnceLock::new()).collect());
+    // Clips are decoded in timeline order beside the session, so the first
+    // cue waits only for its own clip; a cue due before its turn here
+    // decodes its clip itself.
+    let (voice, ahead, cues) = (Arc::clone(voice), Arc::clone(&clips), Arc::clone(&plan));
+    let spawned = std::thread::Builder::new()
+        .name("clips".into())
+        .spawn(move || {
+            for (slot, cue) in ahead.iter().zip(&cues.cues) {
+                // the session ended: nobody else holds its clips
+                if Arc::strong_count(&ahead) == 1 {
+                    return;
+                }
+                slot.get_or_init(|| voice.cue_clip(cue));
+            }
+        });
+    if let Err(err) = spawned {
+        tracing::warn!("clips are decoded as they fall due: {err}");
+    }
+    Ok((plan, clips))
 }
+
+/// The clip of every cue of a plan, by index, decoded once when first
+/// wanted.
+type Clips = Arc<Vec<OnceLock<Clip>>>;
 
 #[cfg(test)]
 mod tests {
