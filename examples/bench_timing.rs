@@ -151,43 +151,53 @@ fn live(count: u64, tempo_ms: u64, sound: &str, wav: PathBuf) {
     let (samples, rate) = recorder.stop();
 
     let onsets = detector.onsets_ms(&samples, rate);
-    if onsets.len() != timeline.len() {
-        panic!(
-            "found {} onsets for {} cues: {onsets:?}",
-            onsets.len(),
-            timeline.len()
-        );
-    }
     let planned: Vec<f64> = timeline
         .iter()
         .zip(&bias_ms)
         .map(|(t, b)| t.at_ms as f64 + b)
         .collect();
-    let errors: Vec<f64> = onsets
+    // pair every cue with the onset nearest to it, once the recording's
+    // start is lined up with the first cue; a cue with none within half a
+    // tempo is missing
+    let shift = onsets.first().expect("nothing was recorded") - planned[0];
+    let half_tempo = tempo_ms as f64 / 2.0;
+    let matched: Vec<(f64, f64)> = planned
         .iter()
-        .zip(&planned)
-        .map(|(m, p)| (m - onsets[0]) - (p - planned[0]))
+        .filter_map(|p| {
+            let want = p + shift;
+            onsets
+                .iter()
+                .copied()
+                .min_by(|a, b| (a - want).abs().total_cmp(&(b - want).abs()))
+                .filter(|m| (m - want).abs() < half_tempo)
+                .map(|m| (*p, m))
+        })
         .collect();
+    let missing = planned.len() - matched.len();
+    let extra = onsets.len() - matched.len();
+    // errors are measured from the typical offset, not from one cue
+    let mut offsets: Vec<f64> = matched.iter().map(|(p, m)| m - p).collect();
+    offsets.sort_by(f64::total_cmp);
+    let typical = offsets[offsets.len() / 2];
+    let x: Vec<f64> = matched.iter().map(|(p, _)| *p).collect();
+    let errors: Vec<f64> = matched.iter().map(|(p, m)| m - p - typical).collect();
     eprintln!("errors (ms) per cue: {errors:.1?}");
     let (median, p99, max) = summary(&errors);
+    let over_5ms = errors.iter().filter(|e| e.abs() > 5.0).count();
     let drift = errors.last().unwrap() - errors[0];
     // a steady slope is the sound device's clock against the system's
-    // monotonic clock, which the player follows; what is left is jitter
-    let slope = trend(&planned, &errors);
-    let residual: Vec<f64> = errors
-        .iter()
-        .zip(&planned)
-        .map(|(e, p)| e - slope * (p - planned[0]))
-        .collect();
-    let (_, _, residual_max) = summary(&residual);
+    // monotonic clock, which the player follows
+    let slope = trend(&x, &errors);
     println!(
-        "live sound={sound} cues={count} tempo_ms={tempo_ms} span_s={:.1} wall_s={wall_s:.1} \
-         open_ms={open_ms} start_delay_ms={:.1} dropped={} median_ms={median:.1} p99_ms={p99:.1} \
-         max_ms={max:.1} drift_ms={drift:.1} device_clock_ppm={:.0} jitter_max_ms={residual_max:.1}",
-        (onsets.last().unwrap() - onsets[0]) / 1000.0,
+        "live sound={sound} cues={count} tempo_ms={tempo_ms} span_s={:.3} wall_s={wall_s:.1} \
+         open_ms={open_ms} start_delay_ms={:.1} dropped={} missing={missing} extra={extra} \
+         median_ms={median:.1} p99_ms={p99:.1} max_ms={max:.1} over_5ms={over_5ms} \
+         drift_ms={drift:.1} device_clock_ppm={:.0} plan_span_s={:.3}",
+        (matched.last().unwrap().1 - matched[0].1) / 1000.0,
         out.start_delay().as_secs_f64() * 1000.0,
         outcome.dropped,
         slope * 1e6,
+        (timeline.last().unwrap().at_ms - timeline[0].at_ms) as f64 / 1000.0,
     );
 }
 
@@ -213,7 +223,7 @@ fn analyze(path: &Path, tempo_ms: u64) {
     let intended = (onsets.len() - 1) as f64 * tempo_ms as f64;
     println!(
         "analyze onsets={} interval_mean_ms={mean:.1} interval_min_ms={min:.1} \
-         interval_max_ms={max:.1} span_s={:.2} intended_span_s={:.2} drift_s={:.2}",
+         interval_max_ms={max:.1} span_s={:.3} intended_span_s={:.3} drift_s={:.3}",
         onsets.len(),
         span / 1000.0,
         intended / 1000.0,

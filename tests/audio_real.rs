@@ -235,3 +235,30 @@ fn a_rendered_session_has_every_onset_within_a_millisecond_of_the_plan() {
         );
     }
 }
+
+/// Without PulseAudio the sound server script fails and names the package
+/// to install, rather than leaving the real-audio tests to pass vacuously.
+#[test]
+fn the_sound_server_script_names_a_missing_package() {
+    // a PATH holding only what the script needs before its package check
+    let bin = scratch("bin-without-pulseaudio");
+    std::fs::create_dir_all(&bin).unwrap();
+    let id = bin.join("id");
+    if !id.exists() {
+        std::os::unix::fs::symlink("/usr/bin/id", &id).unwrap();
+    }
+    let out = Command::new("/bin/bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/sound-server"))
+        .args(["start", "--private"])
+        .env("PATH", &bin)
+        .env("MC_SOUND_DIR", scratch("sound-never-started"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(out.stdout.is_empty(), "printed exports without a server");
+    assert!(
+        stderr.contains("install the Debian package 'pulseaudio'"),
+        "{stderr}"
+    );
+}

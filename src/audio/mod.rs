@@ -3,8 +3,8 @@
 //!
 //! - [`AudioOut`] opens the default output device once and keeps it open for
 //!   a session (a sound server needs a second or two to open a stream).
-//! - [`CueSink`] is what the player needs from an output: "start this clip
-//!   now" and "silence". [`AudioOut`] implements it, and so does
+//! - [`CueSink`] is what the player needs from an output: "start this clip,
+//!   which is due now" and "silence". [`AudioOut`] implements it, and so does
 //!   [`RecordingSink`], a double that notes the time of every call, for
 //!   tests on tokio's paused clock.
 //! - [`play_plan`] sleeps until each cue's absolute deadline and starts its

@@ -60,8 +60,11 @@ const UNKNOWN: i64 = i64::MIN;
 /// Of a run of output errors, every this many is logged.
 const ERROR_LOG_EVERY: u64 = 10_000;
 
-/// This many output errors in one stream mean the device is gone.
-const ERRORS_MEAN_LOST: u64 = 100;
+/// A device that has not asked for audio for this long is gone (the sound
+/// server quit, the device was unplugged). Counting errors cannot tell:
+/// the ALSA plugin for PulseAudio reports thousands of I/O errors a second
+/// from a healthy stream.
+const STALLED: Duration = Duration::from_secs(2);
 
 /// The default output device, kept open for a whole session.
 ///
@@ -200,9 +203,16 @@ impl AudioOut {
         true
     }
 
-    /// Whether the output can no longer play: the device went away, or its
-    /// thread ended.
+    /// Whether the output can no longer play: the device went away (it
+    /// said so, or it stopped asking for audio), or its thread ended.
     fn is_closed(&self) -> bool {
+        self.clock.stalled() || self.device_gone()
+    }
+
+    /// Whether the device said it went away, or its thread ended. (While
+    /// a stream opens, the device may pause for a second or two after its
+    /// first buffers: that is no stall.)
+    fn device_gone(&self) -> bool {
         self.clock.lost.load(Ordering::Acquire)
             || self
                 .device_thread
@@ -217,7 +227,7 @@ impl AudioOut {
         // the first buffers are taken at once to fill the queue: wait for
         // the device to take them at its own pace
         while self.clock.pulls.load(Ordering::Acquire) < 4 {
-            if self.is_closed() {
+            if self.device_gone() {
                 return Err(AudioError::Closed);
             }
             if Instant::now() >= deadline {
@@ -366,9 +376,9 @@ where
     T: SizedSample + FromSample<f32>,
 {
     let clock = Arc::clone(&feeder.clock);
-    // A dead sound server makes the backend report the same error
-    // thousands of times a second: log the first and then every
-    // ERROR_LOG_EVERY-th, and take a steady stream of them as a lost device.
+    // Backends report the same error thousands of times a second (a dead
+    // sound server; the ALSA plugin for PulseAudio even while it plays
+    // well): log the first and then every ERROR_LOG_EVERY-th.
     let mut errors: u64 = 0;
     device.build_output_stream::<T, _, _>(
         config,
@@ -378,7 +388,7 @@ where
             if errors == 1 || errors.is_multiple_of(ERROR_LOG_EVERY) {
                 tracing::warn!("audio output: {err} ({errors} errors so far)");
             }
-            if err.kind() == cpal::ErrorKind::DeviceNotAvailable || errors >= ERRORS_MEAN_LOST {
+            if err.kind() == cpal::ErrorKind::DeviceNotAvailable {
                 clock.lost.store(true, Ordering::Release);
             }
         },
@@ -420,6 +430,8 @@ struct StreamClock {
     max_ahead_ns: AtomicI64,
     /// Buffers the device has asked for.
     pulls: AtomicU64,
+    /// When it last asked.
+    last_pull_ns: AtomicI64,
     /// The device went away (unplugged, or the sound server quit).
     lost: AtomicBool,
 }
@@ -433,8 +445,16 @@ impl StreamClock {
             anchor_ns: AtomicI64::new(UNKNOWN),
             max_ahead_ns: AtomicI64::new(0),
             pulls: AtomicU64::new(0),
+            last_pull_ns: AtomicI64::new(0),
             lost: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the device asked for audio once and then stopped.
+    fn stalled(&self) -> bool {
+        self.pulls.load(Ordering::Acquire) > 0
+            && signed_ns(self.base, Instant::now()) - self.last_pull_ns.load(Ordering::Acquire)
+                > STALLED.as_nanos() as i64
     }
 
     fn frames_ns(&self, frames: u64) -> i64 {
@@ -491,6 +511,7 @@ impl Feeder {
         let ahead = anchor + clock.frames_ns(self.frames + len) - now_ns;
         clock.max_ahead_ns.fetch_max(ahead, Ordering::AcqRel);
         clock.anchor_ns.store(anchor, Ordering::Release);
+        clock.last_pull_ns.store(now_ns, Ordering::Release);
         clock.pulls.fetch_add(1, Ordering::AcqRel);
     }
 }

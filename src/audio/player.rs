@@ -22,7 +22,8 @@ use crate::plan::Cue;
 use crate::routine::Ms;
 
 /// How late a cue may start before it is dropped instead: enough to absorb
-/// scheduler hiccups, short enough that a dropped count is never missed.
+/// scheduler hiccups, while a count any later would already sound off the
+/// beat.
 pub const DEFAULT_LATE_TOLERANCE: Duration = Duration::from_millis(150);
 
 /// A clip at its offset on the timeline.
