@@ -170,8 +170,10 @@ impl Drop for SoundServer {
 
 /// A user's folders and a sound server, all in one temporary folder.
 struct Home {
-    dir: tempfile::TempDir,
+    // fields drop in this order: the server is stopped while its folder,
+    // which holds its pid, still exists
     sound: SoundServer,
+    dir: tempfile::TempDir,
 }
 
 impl Home {
