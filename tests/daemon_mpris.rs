@@ -6,6 +6,8 @@
 //! No sound is needed: the sound server is pointed at nothing, and the
 //! daemon plays the session as text.
 
+mod common;
+
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -110,19 +112,10 @@ impl Home {
     /// `program` with this home's environment.
     fn command(&self, program: &str, args: &[&str]) -> Command {
         let mut command = Command::new(program);
-        command
-            .args(args)
-            .env("HOME", self.path())
-            .env("XDG_RUNTIME_DIR", self.path().join("run"))
-            .env("XDG_STATE_HOME", self.path().join("state"))
-            .env("XDG_CONFIG_HOME", self.path().join("config"))
-            .env("XDG_CACHE_HOME", self.path().join("cache"))
+        common::home::confine(command.args(args), self.path())
             .env("MASSAGE_CUE_ROUTINES", Path::new(ROOT).join("routines"))
             // no sound server: the session plays as text
-            .env("PULSE_SERVER", "unix:/nonexistent/massage-cue-test")
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
+            .env("PULSE_SERVER", "unix:/nonexistent/massage-cue-test");
         match &self.bus {
             Some(address) => command.env("DBUS_SESSION_BUS_ADDRESS", address),
             None => command.env_remove("DBUS_SESSION_BUS_ADDRESS"),

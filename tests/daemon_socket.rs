@@ -2,6 +2,8 @@
 //! the socket's safety, bad input on the wire, signals, saved sessions and
 //! the history file. Every test has its own XDG folders.
 
+mod common;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -85,20 +87,10 @@ impl Home {
 
     fn command_as(&self, program: &str, args: &[&str]) -> Command {
         let mut command = Command::new(program);
-        command
-            .args(args)
-            .env("HOME", self.path())
-            .env("XDG_RUNTIME_DIR", self.path().join("run"))
-            .env("XDG_STATE_HOME", self.path().join("state"))
-            .env("XDG_CONFIG_HOME", self.path().join("config"))
-            .env("XDG_CACHE_HOME", self.path().join("cache"))
-            .env(
-                "MASSAGE_CUE_ROUTINES",
-                self.path().join("no-bundled-routines"),
-            )
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
+        common::home::confine(command.args(args), self.path()).env(
+            "MASSAGE_CUE_ROUTINES",
+            self.path().join("no-bundled-routines"),
+        );
         command
     }
 

@@ -9,6 +9,8 @@
 //! disturbed. The daemon is the real binary with private XDG folders,
 //! playing a bundled routine.
 
+mod common;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -200,18 +202,9 @@ impl Home {
     /// The binary with this home's environment and sound server.
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .env("HOME", self.path())
-            .env("XDG_RUNTIME_DIR", self.path().join("run"))
-            .env("XDG_STATE_HOME", self.path().join("state"))
-            .env("XDG_CONFIG_HOME", self.path().join("config"))
-            .env("XDG_CACHE_HOME", self.path().join("cache"))
+        common::home::confine(command.args(args), self.path())
             .env("MASSAGE_CUE_ROUTINES", source_dir().join("routines"))
-            .env("PULSE_SERVER", &self.sound.address)
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null());
+            .env("PULSE_SERVER", &self.sound.address);
         command
     }
 

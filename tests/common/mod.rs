@@ -2,5 +2,6 @@
 //! of them.
 #![allow(dead_code)]
 
+pub mod home;
 pub mod onsets;
 pub mod sound_server;
