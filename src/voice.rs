@@ -197,7 +197,6 @@ impl Voice {
     /// only the current session's clips in memory.
     pub fn forget(&self) {
         lock(&self.phrases).clear();
-        self.pack.forget_decoded();
     }
 
     /// The clip for `text`.
@@ -361,7 +360,6 @@ impl Voice {
         });
         self.sound(Sound::Tick);
         self.sound(Sound::Chime);
-        self.pack.forget_decoded();
         counts.into_inner().unwrap_or_else(|e| e.into_inner())
     }
 }

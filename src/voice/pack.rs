@@ -7,12 +7,13 @@
 //! `chime`), `file` is relative to the `sounds/` folder, and the clip is
 //! `length` samples of that file from sample `start`. Phrases of one family
 //! ("Session 4 of 15.", "Session 5 of 15.") share a file, a bank: one set of
-//! codec headers for many clips keeps the pack small.
+//! codec headers for many clips keeps the pack small. A clip is cut out of
+//! its bank as the bank is decoded, and the rest of the bank is let go, so
+//! a session holds only the audio it plays.
 
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
 
 use thiserror::Error;
 
@@ -25,10 +26,6 @@ use super::phrase_key;
 
 /// Where the index lives inside the `sounds/` folder.
 pub const INDEX_FILE: &str = "voice/index.tsv";
-
-/// How many decoded bank files are kept for the next clip from the same
-/// bank (a session's counts all come from one or two banks).
-const DECODED_BANKS_KEPT: usize = 6;
 
 /// Why the pack's index could not be read.
 #[derive(Debug, Error)]
@@ -59,9 +56,6 @@ pub struct PackEntry {
     pub duration_ms: Ms,
 }
 
-/// A bank file decoded once, shared by the threads that wait for it.
-type DecodedBank = Arc<OnceLock<Result<Clip, String>>>;
-
 /// The voice pack's index, and where its files are.
 #[derive(Clone, Default)]
 pub struct Pack {
@@ -71,12 +65,10 @@ pub struct Pack {
     /// Loose form of every phrase (see [`compose::loose`]) → its key, for
     /// composing phrases from pieces.
     words: HashMap<String, String>,
-    /// Recently decoded files, most recent last.
-    decoded: Arc<Mutex<Vec<(PathBuf, DecodedBank)>>>,
 }
 
 impl std::fmt::Debug for Pack {
-    // the index and decoded audio are far too long to print
+    // the index is far too long to print
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pack")
             .field("dir", &self.dir)
@@ -236,60 +228,7 @@ impl Pack {
 
     fn load_entry(&self, entry: &PackEntry) -> Result<Clip, ClipError> {
         let dir = self.dir.as_deref().unwrap_or(Path::new("."));
-        let path = dir.join(&entry.file);
-        let file = self.decoded_file(&path)?;
-        let end = entry.start.checked_add(entry.length);
-        let Some(samples) = end.and_then(|end| file.samples.get(entry.start..end)) else {
-            return Err(ClipError::Decode {
-                path,
-                reason: format!(
-                    "holds {} samples, but the index wants {} from sample {}; the file is damaged or the index stale",
-                    file.samples.len(),
-                    entry.length,
-                    entry.start
-                ),
-            });
-        };
-        Ok(Clip::new(file.rate, samples))
-    }
-
-    /// Lets go of the decoded files kept for the next clip, once every
-    /// clip a session needs has been taken out.
-    pub fn forget_decoded(&self) {
-        self.decoded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
-    }
-
-    /// The whole file at `path`, decoded once even when several threads
-    /// ask for it at the same time.
-    fn decoded_file(&self, path: &Path) -> Result<Clip, ClipError> {
-        let slot = {
-            let mut recent = self.decoded.lock().unwrap_or_else(|e| e.into_inner());
-            match recent.iter().position(|(p, _)| p == path) {
-                Some(i) => {
-                    let hit = recent.remove(i);
-                    let slot = hit.1.clone();
-                    recent.push(hit);
-                    slot
-                }
-                None => {
-                    let slot: DecodedBank = Arc::default();
-                    recent.push((path.to_owned(), slot.clone()));
-                    if recent.len() > DECODED_BANKS_KEPT {
-                        recent.remove(0);
-                    }
-                    slot
-                }
-            }
-        };
-        slot.get_or_init(|| Clip::decode_file(path).map_err(|e| e.to_string()))
-            .clone()
-            .map_err(|reason| ClipError::Decode {
-                path: path.to_owned(),
-                reason,
-            })
+        Clip::decode_range(&dir.join(&entry.file), entry.start, entry.length)
     }
 }
 
@@ -409,9 +348,9 @@ mod tests {
             crossings(&got_high)
         );
         let err = pack.load("past the end").unwrap().unwrap_err().to_string();
-        assert!(err.contains("index wants 99999"), "{err}");
+        assert!(err.contains("99999 are wanted"), "{err}");
+        assert!(err.contains("bank.wav"), "{err}");
         assert!(pack.load("not there").is_none());
-        pack.forget_decoded();
         assert_eq!(pack.load("low").unwrap().unwrap(), got_low);
     }
 
