@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 use super::limits::MAX_FILE_BYTES;
+use super::value::is_bidi_control;
 
 /// One thing wrong in a routine file, at an exact place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +89,34 @@ impl RoutineError {
     }
 }
 
+/// `text` made safe to print in a message: control characters, the
+/// bidirectional controls and line or paragraph separators are written as
+/// escapes (`\u{1b}`), so that text taken from a file can neither drive a
+/// terminal nor reorder what it shows; text longer than `max_chars`
+/// characters is shortened in the middle, keeping both ends.
+pub(crate) fn printable(text: &str, max_chars: usize) -> String {
+    let count = text.chars().count();
+    let (head, tail) = if count > max_chars {
+        (max_chars * 2 / 3, max_chars / 3)
+    } else {
+        (count, 0)
+    };
+    let mut out = String::with_capacity(text.len().min(4 * max_chars));
+    let mut push = |c: char| {
+        if c.is_control() || is_bidi_control(c) || matches!(c, '\u{2028}' | '\u{2029}') {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    };
+    text.chars().take(head).for_each(&mut push);
+    if head < count {
+        push('…');
+        text.chars().skip(count - tail).for_each(&mut push);
+    }
+    out
+}
+
 /// Problems one per paragraph.
 struct ProblemList<'a>(&'a [Problem]);
 
@@ -162,6 +191,18 @@ mod tests {
         assert_eq!(index.locate(3), (1, 1));
         assert_eq!(index.locate(10), (1, 8));
         assert_eq!(index.locate(12), (2, 1));
+    }
+
+    #[test]
+    fn printable_escapes_what_drives_or_reorders_a_terminal() {
+        assert_eq!(printable("Deep stroking", 100), "Deep stroking");
+        assert_eq!(
+            printable("a\u{1b}[2Jb\u{202e}c\u{7}\u{85}", 100),
+            "a\\u{1b}[2Jb\\u{202e}c\\u{7}\\u{85}"
+        );
+        assert_eq!(printable("שלום\u{200f}", 100), "שלום\u{200f}");
+        let long = "x".repeat(50) + &"y".repeat(50);
+        assert_eq!(printable(&long, 30), "x".repeat(20) + "…" + &"y".repeat(10));
     }
 
     #[test]

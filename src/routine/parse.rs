@@ -9,7 +9,7 @@ use std::path::Path;
 use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
-use super::error::{LineIndex, Problem, RoutineError};
+use super::error::{LineIndex, Problem, RoutineError, printable};
 use super::limits::*;
 use super::suggest::closest;
 use super::value::{
@@ -91,6 +91,14 @@ pub fn parse_routine(text: &str, file: &Path) -> Result<Routine, RoutineError> {
 }
 
 type Value<'i> = Spanned<DeValue<'i>>;
+
+/// Problems reported for one file; past these, only how many more there
+/// are. A file with this many is most likely not a routine at all.
+const MAX_PROBLEMS: usize = 100;
+/// The longest key path, and the longest message or hint, in a problem
+/// (in characters); text from the file makes them longer only by mistake.
+const MAX_KEY_CHARS: usize = 120;
+const MAX_MESSAGE_CHARS: usize = 500;
 
 pub(super) const TOP_KEYS: &[&str] = &[
     "name",
@@ -275,21 +283,33 @@ struct Checker<'a> {
 impl Checker<'_> {
     fn into_error(mut self) -> RoutineError {
         self.problems.sort_by_key(|p| (p.line, p.column));
+        if self.problems.len() > MAX_PROBLEMS {
+            let more = self.problems.len() - MAX_PROBLEMS;
+            self.problems.truncate(MAX_PROBLEMS + 1);
+            let last = &mut self.problems[MAX_PROBLEMS];
+            last.key = String::new();
+            last.message =
+                format!("{more} more problems from here on are not shown; is this a routine file?");
+            last.hint = Some("put right the problems above, then check the file again".into());
+        }
         RoutineError::Invalid {
             file: self.file.to_path_buf(),
             problems: self.problems,
         }
     }
 
+    /// Records a problem. Keys, messages and hints can hold text from the
+    /// file (an unknown key, a value that is not a duration): it is made
+    /// printable, so nothing in a file reaches the terminal raw.
     fn report(&mut self, at: usize, key: &str, error: ValueError) {
         let (line, column) = self.lines.locate(at);
         self.problems.push(Problem {
             file: self.file.to_path_buf(),
             line,
             column,
-            key: key.to_owned(),
-            message: error.message,
-            hint: error.hint,
+            key: printable(key, MAX_KEY_CHARS),
+            message: printable(&error.message, MAX_MESSAGE_CHARS),
+            hint: error.hint.map(|hint| printable(&hint, MAX_MESSAGE_CHARS)),
         });
     }
 

@@ -64,9 +64,19 @@ pub(crate) fn describe(value: &DeValue<'_>) -> String {
     }
 }
 
+/// Whether `c` is one of the characters that make a terminal or editor
+/// show text in another order than it is stored (embeddings, overrides and
+/// isolates, U+202A to U+202E and U+2066 to U+2069), which can make a name
+/// read as something else. Right-to-left text itself, and the zero-width
+/// marks U+200E and U+200F that such text needs, are not among them.
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// Text that is spoken or printed: not empty, not huge, and free of
 /// control characters (tabs allowed; line breaks only where `multiline`,
-/// for prose such as tips).
+/// for prose such as tips) and of the bidirectional controls that reorder
+/// what a terminal shows.
 pub(crate) fn text(value: &DeValue<'_>, multiline: bool) -> Result<String> {
     let DeValue::String(s) = value else {
         return Err(ValueError::new(format!(
@@ -99,6 +109,14 @@ pub(crate) fn text(value: &DeValue<'_>, multiline: bool) -> Result<String> {
             at + 1
         ))
         .hint(hint));
+    }
+    if let Some((at, c)) = s.chars().enumerate().find(|&(_, c)| is_bidi_control(c)) {
+        return Err(ValueError::new(format!(
+            "the text contains the bidirectional control character U+{:04X} at character {}",
+            c as u32,
+            at + 1
+        ))
+        .hint("remove it; it makes the text show in another order than it is spoken"));
     }
     if s.trim().is_empty() {
         return Err(
@@ -492,6 +510,14 @@ mod tests {
                 .contains("U+001B")
         );
         assert!(text(&value("\"a\\nb\""), false).is_err());
+        let reversed = text(&value("\"evil\\u202Etxt.exe\""), false).unwrap_err();
+        assert!(
+            reversed.message.contains("U+202E at character 5"),
+            "{reversed:?}"
+        );
+        assert!(text(&value("\"a\\u2066b\\u2069\""), true).is_err());
+        // right-to-left text and its marks are fine
+        assert!(text(&value("\"\\u200fשלום\""), false).is_ok());
         assert_eq!(text(&value("\"a\\nb\""), true), Ok("a\nb".to_owned()));
         assert!(text(&value("\"a\\tb\""), false).is_ok());
         assert!(
