@@ -2,18 +2,36 @@
 //! them to the session task, write one reply for each; after a subscribe,
 //! stream updates. A bad line gets an error reply and never harms the
 //! daemon.
+//!
+//! At most [`MAX_CONNECTIONS`] are served at once. When a new client comes
+//! and every place is taken, the connection that has waited longest for
+//! its client to send a request (an idle one, or one that sent half a line)
+//! is closed to make room, so clients that hold connections open and send
+//! nothing can never keep the daemon from answering others.
 
+use std::collections::HashMap;
 use std::io;
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use super::session_task::{Message, Outcome};
 use super::shutdown::Shutdown;
 use crate::protocol::{ErrorKind, MAX_LINE, Request, Response};
+
+/// How many connections are served at once: room for a few hundred
+/// clients, and for their file descriptors well within the usual limit of
+/// 1024.
+pub(super) const MAX_CONNECTIONS: usize = 256;
+
+/// An error reply longer than this is shortened so that its line stays
+/// within [`MAX_LINE`], however much JSON escaping its text needs.
+const MAX_MESSAGE_BYTES: usize = MAX_LINE / 8;
 
 /// Once a request line has begun, the rest must arrive within this time.
 const LINE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -42,19 +60,136 @@ enum LineError {
     Io(io::Error),
 }
 
+/// What a connection is waiting for; connections are closed to make room
+/// in this order, the longest waiting first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Waiting {
+    /// Its client: for a request, or for the rest of one.
+    Client,
+    /// Updates: a subscriber listens and sends nothing.
+    Updates,
+    /// The daemon: a request is being carried out or answered. Never
+    /// closed to make room; it is over within the reply's time limit.
+    Daemon,
+}
+
+#[derive(Debug)]
+struct Entry {
+    waiting: Waiting,
+    since: Instant,
+    close: CancellationToken,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    next_id: u64,
+    open: HashMap<u64, Entry>,
+}
+
+/// The connections being served.
+#[derive(Debug, Default)]
+pub(super) struct Connections {
+    entries: Mutex<Entries>,
+}
+
+impl Connections {
+    /// A place for a new connection. When all [`MAX_CONNECTIONS`] are
+    /// taken, the one that has waited longest for its client (then the
+    /// longest-standing subscriber) is told to close. `None` when every
+    /// connection is busy with a request.
+    pub(super) fn admit(self: &Arc<Self>) -> Option<Place> {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.open.len() >= MAX_CONNECTIONS {
+            let (&id, _) = entries
+                .open
+                .iter()
+                .filter(|(_, entry)| entry.waiting != Waiting::Daemon)
+                .min_by_key(|(_, entry)| (entry.waiting, entry.since))?;
+            if let Some(entry) = entries.open.remove(&id) {
+                entry.close.cancel();
+            }
+        }
+        let id = entries.next_id;
+        entries.next_id += 1;
+        let close = CancellationToken::new();
+        entries.open.insert(
+            id,
+            Entry {
+                waiting: Waiting::Client,
+                since: Instant::now(),
+                close: close.clone(),
+            },
+        );
+        Some(Place {
+            id,
+            connections: Arc::clone(self),
+            close,
+        })
+    }
+}
+
+/// A connection's place among those served; given up when dropped.
+#[derive(Debug)]
+pub(super) struct Place {
+    id: u64,
+    connections: Arc<Connections>,
+    /// Cancelled when the connection is to close to make room.
+    close: CancellationToken,
+}
+
+impl Place {
+    fn waiting(&self, waiting: Waiting) {
+        let mut entries = self
+            .connections
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = entries.open.get_mut(&self.id) {
+            entry.waiting = waiting;
+            entry.since = Instant::now();
+        }
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.connections
+            .entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .open
+            .remove(&self.id);
+    }
+}
+
+/// Answers a connection that finds every place taken by a connection busy
+/// with a request, without waiting: an error line if the socket takes it
+/// at once, then the connection is closed.
+pub(super) fn turn_away(stream: UnixStream) {
+    let reply = Response::error(
+        ErrorKind::Failed,
+        format!("the daemon is busy with {MAX_CONNECTIONS} connections; try again in a moment"),
+    );
+    let _ = stream.try_write(reply.encode().as_bytes());
+}
+
 struct Connection {
     reader: BufReader<OwnedReadHalf>,
     writer: OwnedWriteHalf,
+    place: Place,
 }
 
 /// Serves one connection until the client hangs up, a line is bad beyond
-/// repair, or the daemon shuts down.
-pub(super) async fn serve(stream: UnixStream, context: Context, mut shutdown: Shutdown) {
+/// repair, the daemon shuts down, or the connection is closed to make room
+/// for another.
+pub(super) async fn serve(stream: UnixStream, context: Context, shutdown: Shutdown, place: Place) {
+    let close = place.close.clone();
     let peer = stream.peer_cred();
     let (reader, writer) = stream.into_split();
     let mut connection = Connection {
         reader: BufReader::new(reader),
         writer,
+        place,
     };
     match peer {
         Ok(cred) if cred.uid() == context.uid => {}
@@ -87,19 +222,38 @@ pub(super) async fn serve(stream: UnixStream, context: Context, mut shutdown: Sh
             return;
         }
     }
-    if let Err(err) = connection.requests(&context, &mut shutdown).await {
+    let ended = tokio::select! {
+        ended = connection.requests(&context, shutdown) => ended,
+        () = close.cancelled() => {
+            tracing::debug!("closed a connection that waited longest, to make room");
+            let reply = Response::error(
+                ErrorKind::Failed,
+                format!(
+                    "closed to make room for another client: {MAX_CONNECTIONS} connections were \
+                     open and this one had waited longest without a request"
+                ),
+            );
+            // no waiting on a client that may not read
+            let _ = connection.writer.try_write(reply.encode().as_bytes());
+            Ok(())
+        }
+    };
+    if let Err(err) = ended {
         tracing::debug!("connection ended: {err}");
     }
 }
 
 impl Connection {
-    async fn requests(&mut self, context: &Context, shutdown: &mut Shutdown) -> io::Result<()> {
+    async fn requests(&mut self, context: &Context, mut shutdown: Shutdown) -> io::Result<()> {
+        let shutdown = &mut shutdown;
         let mut line = Vec::new();
         loop {
+            self.place.waiting(Waiting::Client);
             let read = tokio::select! {
                 read = self.read_line(&mut line) => read,
                 () = shutdown.recv() => return Ok(()),
             };
+            self.place.waiting(Waiting::Daemon);
             match read {
                 Ok(true) => {}
                 Ok(false) => return Ok(()),
@@ -150,6 +304,7 @@ impl Connection {
                     return match ask(&context.session, Request::Subscribe).await {
                         Outcome::Subscribed(reply, updates) => {
                             self.send(&reply).await?;
+                            self.place.waiting(Waiting::Updates);
                             self.stream(updates, context, shutdown).await
                         }
                         Outcome::Reply(reply) => self.send(&reply).await,
@@ -189,7 +344,7 @@ impl Connection {
     }
 
     async fn send(&mut self, response: &Response) -> io::Result<()> {
-        let line = response.encode();
+        let line = fit_line(response);
         match tokio::time::timeout(WRITE_TIMEOUT, self.writer.write_all(line.as_bytes())).await {
             Ok(result) => result,
             Err(_) => Err(io::Error::new(
@@ -232,6 +387,31 @@ impl Connection {
                 () = shutdown.recv() => return Ok(()),
             }
         }
+    }
+}
+
+/// The response as one line within [`MAX_LINE`]: an error whose message
+/// would make it longer (one that quotes a long routine name, say) has its
+/// message shortened.
+fn fit_line(response: &Response) -> String {
+    let line = response.encode();
+    match response {
+        Response::Error { kind, message } if line.len() > MAX_LINE => {
+            let mut end = MAX_MESSAGE_BYTES;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            Response::error(
+                *kind,
+                format!(
+                    "{}… (the rest of this {}-byte message is left out)",
+                    &message[..end],
+                    message.len()
+                ),
+            )
+            .encode()
+        }
+        _ => line,
     }
 }
 

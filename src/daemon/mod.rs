@@ -22,18 +22,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
-use tokio::net::{UnixListener, UnixStream};
+use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc};
 
 use crate::config::{Config, ConfigError, Paths, PathsError};
-use connection::Context;
+use connection::{Connections, Context};
 use listener::{DaemonLock, Socket};
 use session_task::SessionTask;
 use shutdown::Shutdown;
-
-/// How many connections are served at once; more wait to be accepted.
-const MAX_CONNECTIONS: usize = 64;
 
 /// How long connections get to finish once shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -150,19 +147,24 @@ async fn serve(
         session,
         shutdown_request,
     };
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // every connection is accepted at once; when all places are taken, the
+    // one that has waited longest for its client makes room
+    let connections = Arc::new(Connections::default());
     let mut backoff = Duration::from_millis(10);
     loop {
         tokio::select! {
-            (accepted, permit) = accept(&listener, &limit) => match accepted {
-                Ok(stream) => {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
                     backoff = Duration::from_millis(10);
+                    let Some(place) = connections.admit() else {
+                        connection::turn_away(stream);
+                        continue;
+                    };
                     let context = context.clone();
                     let shutdown = Shutdown::new(notify_shutdown.subscribe());
                     let done = connection_done.clone();
                     tokio::spawn(async move {
-                        connection::serve(stream, context, shutdown).await;
-                        drop(permit);
+                        connection::serve(stream, context, shutdown, place).await;
                         drop(done);
                     });
                 }
@@ -195,19 +197,6 @@ async fn serve(
     drop(connection_done);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, connections_done.recv()).await;
     Ok(())
-}
-
-/// Waits for a free connection slot, then for a connection.
-async fn accept(
-    listener: &UnixListener,
-    limit: &Arc<Semaphore>,
-) -> (io::Result<UnixStream>, OwnedSemaphorePermit) {
-    let permit = limit
-        .clone()
-        .acquire_owned()
-        .await
-        .expect("the semaphore is never closed");
-    (listener.accept().await.map(|(stream, _)| stream), permit)
 }
 
 /// Leaves the terminal: a new session (so no terminal's signals reach the

@@ -1,0 +1,396 @@
+//! Hostile input: clients that hold connections open and send nothing or
+//! half a line, replies that would outgrow the line limit, routine files
+//! that are huge, deeply nested or full of characters that drive or reorder
+//! a terminal, and phrases with shell metacharacters on their way to the
+//! speech engine. Each test has its own XDG folders.
+
+mod common;
+
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use massage_cue::protocol::MAX_LINE;
+
+const BIN: &str = env!("CARGO_BIN_EXE_massage-cue");
+
+/// How long anything here may take before a test fails.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// More connections than the daemon serves at once (256).
+const HELD: usize = 300;
+
+/// A user's folders in one temporary folder, with no bundled routines.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Home {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        fs::create_dir(&run).unwrap();
+        fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).unwrap();
+        Home { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.path().join("run/massage-cue.sock")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        common::home::confine(command.args(args), self.path()).env(
+            "MASSAGE_CUE_ROUTINES",
+            self.path().join("no-bundled-routines"),
+        );
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// `massage-cue daemon` in the foreground, once it answers.
+    fn daemon(&self) -> Daemon {
+        let log = fs::File::create(self.path().join("daemon.log")).unwrap();
+        let child = self
+            .command(&["daemon"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let daemon = Daemon(child);
+        let deadline = Instant::now() + PATIENCE;
+        while UnixStream::connect(self.socket()).is_err() {
+            assert!(Instant::now() < deadline, "the daemon did not answer");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        daemon
+    }
+
+    fn connect(&self) -> UnixStream {
+        let stream = UnixStream::connect(self.socket()).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        stream
+    }
+
+    /// Writes a routine file and returns its path.
+    fn routine(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path().join(name);
+        fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+/// A daemon run by a test, killed when the test ends.
+struct Daemon(Child);
+
+impl Daemon {
+    fn open_fds(&self) -> usize {
+        fs::read_dir(format!("/proc/{}/fd", self.0.id()))
+            .unwrap()
+            .count()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends one request line and reads one reply line, raw.
+fn ask_raw(stream: &mut UnixStream, request: &str) -> String {
+    stream.write_all(request.as_bytes()).unwrap();
+    stream.write_all(b"\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).unwrap();
+    line
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn clients_holding_connections_open_never_keep_others_out() {
+    let home = Home::new();
+    let daemon = home.daemon();
+    // half a request each, and nothing at all: more than the daemon serves
+    let mut held = Vec::new();
+    for i in 0..2 * HELD {
+        let mut stream = home.connect();
+        if i % 2 == 0 {
+            stream.write_all(b"{\"version\":1,\"requ").unwrap();
+        }
+        held.push(stream);
+    }
+
+    // a new client is answered at once, not after the others give up
+    let mut fresh = home.connect();
+    fresh
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let reply: Value =
+        serde_json::from_str(&ask_raw(&mut fresh, r#"{"version":1,"request":"status"}"#))
+            .expect("a status reply while other connections are held open");
+    assert_eq!(reply["status"]["state"], "idle", "{reply}");
+    let output = home.run(&["status", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // the connection that waited longest was told why it was closed
+    let mut first = String::new();
+    held[0].read_to_string(&mut first).unwrap();
+    assert!(first.contains("to make room"), "{first:?}");
+    // and the daemon holds no more than its limit of connections open
+    assert!(daemon.open_fds() < 256 + 64, "{} fds", daemon.open_fds());
+}
+
+#[test]
+fn an_error_reply_stays_within_the_line_limit() {
+    let home = Home::new();
+    let _daemon = home.daemon();
+    // the error quotes the name it could not find: a request line just
+    // within the limit makes a reply line beyond it
+    let name = "a".repeat(MAX_LINE - 50);
+    let mut stream = home.connect();
+    let line = ask_raw(
+        &mut stream,
+        &format!(r#"{{"version":1,"request":"start","routine":"{name}"}}"#),
+    );
+    assert!(line.len() <= MAX_LINE, "a reply of {} bytes", line.len());
+    let reply: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(reply["kind"], "bad_input", "{reply}");
+    assert!(
+        reply["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("no routine named `aaa"),
+        "{reply}"
+    );
+}
+
+/// A file of almost 1 MiB that is nothing but unknown keys.
+fn many_problems() -> String {
+    let mut text = String::from("name = \"Keys\"\n[[step]]\nname = \"A\"\nreps = 2\n");
+    let mut i = 0;
+    while text.len() < 1_000_000 {
+        text.push_str(&format!("key{i} = 1\n"));
+        i += 1;
+    }
+    text
+}
+
+#[test]
+fn a_routine_with_thousands_of_problems_gets_a_short_clear_error() {
+    let home = Home::new();
+    let file = home.routine("keys.toml", &many_problems());
+    let output = home.run(&["check", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let report = stdout(&output);
+    assert!(
+        report.lines().count() < 110,
+        "{} lines",
+        report.lines().count()
+    );
+    assert!(report.contains("keys.toml:5:1: step[1].key0: unknown key `key0`"));
+    assert!(report.contains("more problems from here on are not shown"));
+
+    // the daemon's answer to starting it fits a reply line: bad input
+    let _daemon = home.daemon();
+    let output = home.run(&["start", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("keys.toml:5:1: step[1].key0: unknown key `key0`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn text_that_drives_or_reorders_a_terminal_never_reaches_it() {
+    let home = Home::new();
+    // right-to-left overrides and isolates in names: refused
+    let reversed = home.routine(
+        "reversed.toml",
+        "name = \"Back \u{202e}egassam\"\n[[step]]\nname = \"a\u{2066}b\"\nreps = 2\n",
+    );
+    let output = home.run(&["check", reversed.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let report = stdout(&output);
+    assert!(
+        report.contains("reversed.toml:1:8: name: the text contains the bidirectional control character U+202E at character 6"),
+        "{report}"
+    );
+    assert!(
+        report.contains("reversed.toml:3:8: step[1].name:"),
+        "{report}"
+    );
+    assert!(!report.contains('\u{202e}') && !report.contains('\u{2066}'));
+
+    // escape sequences in keys and values are shown escaped
+    let escapes = home.routine(
+        "escapes.toml",
+        "name = \"Fine\"\n\"\\u001b]0;title\\u0007\" = 1\n\"a\u{202e}b\" = 2\n\
+         [[step]]\nname = \"A\"\ntime = \"\\u001b[2J\"\n",
+    );
+    let output = home.run(&["check", escapes.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let report = stdout(&output);
+    assert!(
+        report.contains(
+            "escapes.toml:2:1: \\u{1b}]0;title\\u{7}: unknown key `\\u{1b}]0;title\\u{7}`"
+        ),
+        "{report}"
+    );
+    assert!(report.contains("unknown key `a\\u{202e}b`"), "{report}");
+    assert!(
+        report.contains("\"\\u{1b}[2J\" is not a duration"),
+        "{report}"
+    );
+    assert!(!report.contains('\u{1b}') && !report.contains('\u{202e}'));
+
+    // right-to-left text is fine
+    let hebrew = home.routine(
+        "hebrew.toml",
+        "name = \"\u{200f}עיסוי גב\"\n[[step]]\nname = \"ליטוף\"\nreps = 2\n",
+    );
+    let output = home.run(&["check", hebrew.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
+
+#[test]
+fn huge_and_deeply_nested_files_are_errors_not_crashes() {
+    let home = Home::new();
+    let deep = 10_000;
+    let files = [
+        (
+            "arrays.toml",
+            format!(
+                "name = \"x\"\nv = {}{}\n",
+                "[".repeat(deep),
+                "]".repeat(deep)
+            ),
+        ),
+        (
+            "tables.toml",
+            format!(
+                "name = \"x\"\nv = {}1{}\n",
+                "{a=".repeat(deep),
+                "}".repeat(deep)
+            ),
+        ),
+        (
+            "dotted.toml",
+            format!("name = \"x\"\n{} = 1\n", vec!["a"; deep].join(".")),
+        ),
+        (
+            "header.toml",
+            format!("name = \"x\"\n[{}]\n", vec!["a"; deep].join(".")),
+        ),
+        (
+            "huge.toml",
+            format!("name = \"x\"\n{}", "# padding\n".repeat(120_000)),
+        ),
+    ];
+    for (name, text) in files {
+        let file = home.routine(name, &text);
+        let output = home.run(&["check", file.to_str().unwrap()]);
+        // a stack overflow would end the process with a signal, no code
+        assert_eq!(output.status.code(), Some(2), "{name}: {output:?}");
+        assert!(
+            stdout(&output).starts_with(file.to_str().unwrap()),
+            "{name}: {}",
+            stdout(&output)
+        );
+    }
+}
+
+#[test]
+fn phrases_with_shell_metacharacters_reach_the_speech_engine_as_one_argument() {
+    let home = Home::new();
+    let marks = home.path().join("marks");
+    fs::create_dir(&marks).unwrap();
+    let m = marks.display();
+    let phrases = [
+        format!("Now $(touch {m}/dollar)"),
+        format!("Then `touch {m}/backtick`"),
+        format!("Rest; touch {m}/semicolon"),
+        format!("It's \"quoted\" | touch {m}/pipe && touch {m}/and > {m}/redirect"),
+    ];
+    // a speech engine that records its arguments and writes a short WAV
+    let wav = home.path().join("word.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 22_050,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut writer = hound::WavWriter::create(&wav, spec).unwrap();
+    for i in 0..4_410 {
+        let s = (i as f32 * 0.1).sin() * 8_000.0;
+        writer.write_sample(s as i16).unwrap();
+    }
+    writer.finalize().unwrap();
+    let args_log = home.path().join("args.log");
+    let engine = home.path().join("engine");
+    fs::write(
+        &engine,
+        format!(
+            "#!/bin/sh\nprintf '%s\\0' \"$@\" >> '{}'\ncp '{}' \"$1\"\n",
+            args_log.display(),
+            wav.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&engine, fs::Permissions::from_mode(0o755)).unwrap();
+    let config = home.path().join("config/massage-cue");
+    fs::create_dir_all(&config).unwrap();
+    fs::write(
+        config.join("config.toml"),
+        format!(
+            "[voice]\ncommand = [{:?}, \"{{out}}\", \"{{text}}\"]\n",
+            engine.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut routine = String::from("name = \"Shell\"\n");
+    for phrase in &phrases {
+        routine.push_str(&format!("[[step]]\nname = {phrase:?}\nreps = 1\n"));
+    }
+    let routine = home.routine("shell.toml", &routine);
+
+    let out = home.path().join("session.wav");
+    let output = home.run(&[
+        "render",
+        routine.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(fs::read_dir(&marks).unwrap().count(), 0, "a shell ran");
+    let log = fs::read_to_string(&args_log).expect("the engine ran");
+    let args: Vec<&str> = log.split('\0').collect();
+    for phrase in &phrases {
+        assert!(
+            args.iter().any(|arg| arg.contains(phrase.as_str())),
+            "{phrase:?} is not one argument of {args:?}"
+        );
+    }
+}
