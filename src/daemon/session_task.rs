@@ -20,7 +20,7 @@ use crate::protocol::{
     ErrorKind, Request, Response, SessionState, SpokenCue, StartOptions, Status,
 };
 use crate::routine::{self, Ms, Routine};
-use crate::session::{self, Due, Session, State};
+use crate::session::{Due, Session, State};
 use crate::state::{self, SavedOptions, SavedSession, StateFile};
 use crate::voice::{Voice, VoiceSettings};
 
@@ -115,10 +115,6 @@ pub(super) struct Message {
 /// status instead of the ones it missed.
 const UPDATE_BACKLOG: usize = 64;
 
-/// Where a session is, as far as saving goes: the step and the repetition
-/// (n of N).
-type Place = (Option<usize>, Option<(u32, u32)>);
-
 /// A session in progress (or paused, or just finished).
 #[derive(Debug)]
 struct Active {
@@ -128,8 +124,11 @@ struct Active {
     /// The clip of every cue of the plan, by index.
     clips: Clips,
     started_at_ms: u64,
-    /// The step and repetition last saved, to save once per boundary.
-    saved_at: Option<Place>,
+    /// The resume point last saved (plan ms), to save once each time it
+    /// moves on: at every repetition, and at every cue outside repetitions
+    /// (announcements, the cues of a timed step), so that a session cut
+    /// off anywhere comes back within one of them.
+    saved_at: Option<Ms>,
     /// Whether it has been written to the history yet.
     logged: bool,
 }
@@ -444,6 +443,9 @@ impl SessionTask {
                     .into(),
             ));
         }
+        // a session restored after a restart has no output yet; without a
+        // device it runs as text, as a new session does
+        let sound = self.open_audio().err();
         let voice = self.voice.clone();
         let clip = tokio::task::block_in_place(|| voice.clip(&say));
         let phrase_ms = clip.duration_ms();
@@ -463,7 +465,7 @@ impl SessionTask {
             return Ok(None);
         };
         active.session.resume(now, phrase_ms);
-        self.message = None;
+        self.message = sound;
         self.save(now);
         self.publish(Some(&SpokenCue {
             text: say.clone(),
@@ -563,7 +565,7 @@ impl SessionTask {
             self.forget_clips();
             return true;
         }
-        if active.saved_at != Some(place(&active.session.status(now))) {
+        if active.saved_at != Some(active.session.resume_point(now)) {
             self.save(now);
         }
         false
@@ -574,13 +576,14 @@ impl SessionTask {
         let Some(active) = &mut self.active else {
             return;
         };
-        active.saved_at = Some(place(&active.session.status(now)));
+        // a resume carries on from the start of the repetition
+        let offset_ms = active.session.resume_point(now);
+        active.saved_at = Some(offset_ms);
         let saved = SavedSession {
             format: state::FORMAT,
             routine: active.routine_path.clone(),
             options: SavedOptions::from(&active.options),
-            // a resume carries on from the start of the repetition
-            offset_ms: active.session.resume_point(now),
+            offset_ms,
             paused: active.session.state() != State::Running,
             started_at_ms: active.started_at_ms,
         };
@@ -877,11 +880,6 @@ impl SessionTask {
             cue: cue.cloned(),
         });
     }
-}
-
-/// The step and repetition of a status, to save once per boundary.
-fn place(status: &session::Status) -> Place {
-    (status.step, status.rep.zip(status.reps))
 }
 
 /// A planned cue as the live view shows it.
