@@ -92,7 +92,9 @@ impl History {
         &self.path
     }
 
-    /// Appends one entry as one line and flushes it to disk.
+    /// Appends one entry as one line and flushes it to disk. A write that
+    /// fails part way (a full disk) is taken back: the file is cut to its
+    /// old length, so no half line is left between whole ones.
     pub fn append(&self, entry: &Entry) -> io::Result<()> {
         let mut file = OpenOptions::new()
             .read(true)
@@ -101,7 +103,8 @@ impl History {
             .mode(0o600)
             .open(&self.path)?;
         let mut line = Vec::new();
-        if file.seek(SeekFrom::End(0))? > 0 {
+        let old_len = file.seek(SeekFrom::End(0))?;
+        if old_len > 0 {
             file.seek(SeekFrom::End(-1))?;
             let mut last = [0u8];
             file.read_exact(&mut last)?;
@@ -111,8 +114,11 @@ impl History {
         }
         serde_json::to_writer(&mut line, entry).map_err(io::Error::other)?;
         line.push(b'\n');
-        file.write_all(&line)?;
-        file.sync_data()
+        let written = file.write_all(&line).and_then(|()| file.sync_data());
+        if written.is_err() {
+            let _ = file.set_len(old_len).and_then(|()| file.sync_data());
+        }
+        written
     }
 
     /// Reads every entry. A line that is not an entry (the half-written last

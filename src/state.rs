@@ -206,19 +206,29 @@ fn temp_path(path: &Path) -> PathBuf {
 
 /// Replaces `path` with `bytes` atomically and durably: write a temporary
 /// file in the same folder, flush it, rename it over `path`, flush the
-/// folder. The file is created readable by its owner only.
+/// folder. The file is created readable by its owner only. A write that
+/// fails (a full disk) leaves `path` as it was and removes the temporary
+/// file, so that no half-written file takes up what room is left.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let temp = temp_path(path);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&temp, path)?;
+    // a fresh file, never one already there: a symlink left in its place
+    // is removed, not written through
+    let _ = fs::remove_file(&temp);
+    let written = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&temp, path)
+    })();
+    if let Err(err) = written {
+        let _ = fs::remove_file(&temp);
+        return Err(err);
+    }
     sync_parent(path)
 }
 

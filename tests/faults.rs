@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use common::sound_server::{Recorder, run_with_sound_server};
 use faults::{FaultHome, PATIENCE, wait_for};
+use massage_cue::history::{Entry, History};
+use massage_cue::plan;
+use massage_cue::state::{self, SavedOptions, SavedSession, StateFile};
 use serde_json::Value;
 
 /// One timed step whose last seconds are counted down ("3.", "2.", "1.").
@@ -96,4 +99,227 @@ fn a_session_restored_after_a_crash_is_heard_when_resumed() {
             let _ = fs::remove_file(home.path().join("resumed.wav"));
         },
     );
+}
+
+/// A small routine of counted repetitions, one every second.
+const COUNTED: &str = r#"
+name = "Counted"
+[[step]]
+name = "Stroking"
+reps = 40
+tempo = "1s"
+"#;
+
+fn saved(offset_ms: u64, routine: &std::path::Path) -> SavedSession {
+    SavedSession {
+        format: state::FORMAT,
+        routine: routine.to_owned(),
+        options: SavedOptions::from(&plan::Options::default()),
+        offset_ms,
+        paused: false,
+        started_at_ms: state::unix_ms_now(),
+    }
+}
+
+#[test]
+fn a_save_that_fails_for_want_of_room_keeps_the_last_one_and_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = StateFile::new(dir.path().join("session.json"));
+    let routine = dir.path().join("r.toml");
+    file.save(&saved(1_000, &routine)).unwrap();
+    // the temporary file lands on a device that is always full
+    let temp = dir.path().join("session.json.tmp");
+    std::os::unix::fs::symlink("/dev/full", &temp).unwrap();
+    let err = file.save(&saved(2_000, &routine)).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::StorageFull, "{err}");
+    assert!(
+        fs::symlink_metadata(&temp).is_err(),
+        "the failed save left its temporary file behind"
+    );
+    let kept = file.load().unwrap().expect("the last complete save");
+    assert_eq!(kept.offset_ms, 1_000);
+}
+
+#[test]
+fn a_position_that_cannot_be_saved_is_said_in_the_status_and_the_session_plays_on() {
+    let mut home = FaultHome::new();
+    let routine = home.routine("counted", COUNTED);
+    let _daemon = home.daemon();
+    // answered once a saved session was looked for (which clears away a
+    // stray temporary file)
+    home.status();
+    // every save now fails as on a full disk, until the failed one has
+    // taken its temporary file away
+    let temp = home.state_dir().join("session.json.tmp");
+    std::os::unix::fs::symlink("/dev/full", &temp).unwrap();
+    let started = home.start(&routine);
+    assert_eq!(started["state"], "running", "{started}");
+    let message = started["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Cannot save the session's position") && message.contains("space"),
+        "{started}"
+    );
+    assert!(
+        fs::symlink_metadata(&temp).is_err(),
+        "the temporary file is left"
+    );
+    // the next boundary saves, and the trouble is over
+    let later = wait_for("a save to succeed", PATIENCE, || {
+        let status = home.status();
+        let message = status["message"].as_str().unwrap_or_default();
+        (!message.contains("Cannot save")).then_some(status)
+    });
+    assert_eq!(later["state"], "running", "{later}");
+    let saved = StateFile::new(home.state_dir().join("session.json"))
+        .load()
+        .unwrap()
+        .expect("a saved session");
+    assert!(saved.offset_ms > 0, "{saved:?}");
+}
+
+#[test]
+fn a_history_line_cut_short_by_a_full_disk_is_taken_back() {
+    let home = FaultHome::new();
+    let routine = home.routine("counted", COUNTED);
+    // a history just short of the largest file the daemon may write (8 KiB)
+    fs::create_dir_all(home.state_dir()).unwrap();
+    let path = home.state_dir().join("history.jsonl");
+    let history = History::new(&path);
+    let entry = Entry {
+        routine: "Counted".into(),
+        path: routine.clone(),
+        options: SavedOptions::from(&plan::Options::default()),
+        started_at_ms: 1_700_000_000_000,
+        ended_at_ms: 1_700_000_060_000,
+        steps_completed: 1,
+        steps: 1,
+        completed: true,
+    };
+    while fs::metadata(&path).map_or(0, |m| m.len()) < 8_192 - 150 {
+        history.append(&entry).unwrap();
+    }
+    let before = fs::read(&path).unwrap();
+    // the daemon may write no file past 8 KiB: the next history line is
+    // cut short as on a full disk (the signal that would kill it ignored)
+    let mut command = home.command(&[]);
+    command.env_remove("RUST_LOG");
+    let limited = format!("trap '' XFSZ; ulimit -f 8; exec {} daemon", faults::BIN);
+    let log = home.path().join("limited.log");
+    let mut daemon = faults::Daemon {
+        child: std::process::Command::new("sh")
+            .args(["-c", &limited])
+            .envs(command.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+        log,
+    };
+    let socket = home.path().join("run/massage-cue.sock");
+    wait_for("the daemon's socket", PATIENCE, || {
+        std::os::unix::net::UnixStream::connect(&socket).ok()
+    });
+    home.start(&routine);
+    let stopped = home.simple("stop");
+    let message = stopped["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("Cannot write the session to the history"),
+        "{stopped}"
+    );
+    assert_eq!(
+        fs::read(&path).unwrap(),
+        before,
+        "the history is not as it was before the failed write"
+    );
+    let log = history.read().unwrap();
+    assert!(log.warnings.is_empty(), "{:?}", log.warnings);
+    daemon.kill9();
+}
+
+/// A small tmpfs mounted for one test; unmounted on drop. Mounting needs
+/// root: `None` (and the test skips, saying why) elsewhere.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("skipped: mounting a small tmpfs (a disk to fill) needs root");
+            return None;
+        }
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs here (a disk to fill)");
+            return None;
+        }
+        Some(Tmpfs(at.to_owned()))
+    }
+
+    /// Fills it until only `room` bytes are left.
+    fn fill(&self, room: u64) {
+        let fs = nix::sys::statvfs::statvfs(&self.0).unwrap();
+        let free = fs.blocks_available() as u64 * fs.fragment_size() as u64;
+        fs::write(self.0.join("filler"), vec![0u8; (free - room) as usize]).unwrap();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_phrase_cut_short_by_a_full_disk_is_not_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk");
+    fs::create_dir(&disk).unwrap();
+    let Some(disk) = Tmpfs::mount(&disk, "512k") else {
+        return;
+    };
+    // a whole phrase: 2 s of a tone, 88 KB, off the small disk
+    let phrase = dir.path().join("phrase.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 22_050,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut wav = hound::WavWriter::create(&phrase, spec).unwrap();
+    for i in 0..44_100 {
+        let s = (i as f32 * 0.06).sin() * 12_000.0;
+        wav.write_sample(s as i16).unwrap();
+    }
+    wav.finalize().unwrap();
+    let cache = disk.0.join("speech");
+    fs::create_dir(&cache).unwrap();
+    disk.fill(16 * 1024);
+    // an engine that, like espeak-ng on a full disk, writes what fits and
+    // exits 0
+    let engine = massage_cue::voice::TtsEngine::new(
+        vec![
+            "sh".into(),
+            "-c".into(),
+            "cp \"$0\" \"$1\" 2>/dev/null; exit 0".into(),
+            phrase.to_str().unwrap().into(),
+            "{out}".into(),
+        ],
+        cache.clone(),
+        Duration::from_secs(10),
+    );
+    let rendered = engine.render("A phrase to say.");
+    assert!(
+        rendered.is_err(),
+        "a phrase cut short was taken: {} ms of 2000",
+        rendered.map(|c| c.duration_ms()).unwrap_or_default()
+    );
+    assert!(
+        engine.cached("A phrase to say.").is_none(),
+        "a phrase cut short was cached"
+    );
+    drop(disk);
 }

@@ -154,6 +154,9 @@ pub(super) struct SessionTask {
     wake: Option<Ms>,
     /// Said in the next status: what happened that the user should know.
     message: Option<String>,
+    /// A file that could not be written (a full disk, a failing device),
+    /// said in every status until a save succeeds again.
+    trouble: Option<String>,
     updates: broadcast::Sender<Response>,
     /// Phrase → clip, shared by every session of this daemon.
     voice: Arc<Voice>,
@@ -200,6 +203,7 @@ impl SessionTask {
             active: None,
             wake: None,
             message: None,
+            trouble: None,
             updates: broadcast::channel(UPDATE_BACKLOG).0,
         }
     }
@@ -587,11 +591,24 @@ impl SessionTask {
             paused: active.session.state() != State::Running,
             started_at_ms: active.started_at_ms,
         };
-        if let Err(err) = self.state_file.save(&saved) {
-            tracing::warn!(
-                "cannot save the session to {}: {err}",
-                self.state_file.path().display()
-            );
+        match self.state_file.save(&saved) {
+            Ok(()) => {
+                if self.trouble.take().is_some() {
+                    tracing::info!("the session's position can be saved again");
+                }
+            }
+            Err(err) => {
+                let trouble = format!(
+                    "Cannot save the session's position to {}: {err}. The session plays on; \
+                     make room there so that it can carry on after a restart.",
+                    self.state_file.path().display()
+                );
+                // once, not at every repetition
+                if self.trouble.as_ref() != Some(&trouble) {
+                    tracing::warn!("{trouble}");
+                }
+                self.trouble = Some(trouble);
+            }
         }
     }
 
@@ -617,7 +634,12 @@ impl SessionTask {
             completed,
         };
         if let Err(err) = self.history.append(&entry) {
-            tracing::warn!("cannot write to {}: {err}", self.history.path().display());
+            let trouble = format!(
+                "Cannot write the session to the history {}: {err}; it is not counted.",
+                self.history.path().display()
+            );
+            tracing::warn!("{trouble}");
+            self.trouble = Some(trouble);
         }
     }
 
@@ -837,10 +859,18 @@ impl SessionTask {
         }
     }
 
+    /// What happened, and what cannot be written.
+    fn message(&self) -> Option<String> {
+        match (&self.message, &self.trouble) {
+            (Some(message), Some(trouble)) => Some(format!("{message} {trouble}")),
+            (message, trouble) => message.clone().or_else(|| trouble.clone()),
+        }
+    }
+
     fn status(&self) -> Status {
         let Some(active) = &self.active else {
             return Status {
-                message: self.message.clone(),
+                message: self.message(),
                 ..Status::default()
             };
         };
@@ -865,7 +895,7 @@ impl SessionTask {
                 .step
                 .map(|i| status.elapsed_ms.saturating_sub(plan.steps[i].start_ms)),
             step_remaining_ms: status.step_remaining_ms,
-            message: self.message.clone(),
+            message: self.message(),
         }
     }
 

@@ -152,6 +152,20 @@ impl TtsEngine {
         let out = self.cache_dir.join(format!("{stem}.wav"));
         let err_file = self.cache_dir.join(format!("{stem}.err"));
         let result = self.run(key, &out, &err_file).and_then(|()| {
+            // An engine that runs out of room may still exit 0 with its
+            // output cut short and a header that matches it (espeak-ng
+            // does): that clip would be cached and say half a phrase for
+            // good. A full disk after the run means the output is not
+            // trusted.
+            if disk_full(&self.cache_dir) {
+                return Err(TtsError::Cache {
+                    path: self.cache_dir.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::StorageFull,
+                        "no space left; the rendered phrase may be cut short",
+                    ),
+                });
+            }
             let clip = validate(&out).map_err(|reason| TtsError::BadOutput {
                 program: program.clone(),
                 reason,
@@ -278,6 +292,11 @@ fn kill_group(pid: u32) {
             nix::sys::signal::Signal::SIGKILL,
         );
     }
+}
+
+/// Whether the file system holding `dir` has no room left for more data.
+fn disk_full(dir: &Path) -> bool {
+    nix::sys::statvfs::statvfs(dir).is_ok_and(|fs| fs.blocks_available() == 0)
 }
 
 fn read_head(path: &Path, max: usize) -> String {
