@@ -394,3 +394,73 @@ fn phrases_with_shell_metacharacters_reach_the_speech_engine_as_one_argument() {
         );
     }
 }
+
+#[test]
+fn a_symlink_in_place_of_the_lock_file_is_never_written_through() {
+    let home = Home::new();
+    let victim = home.path().join("victim");
+    fs::write(&victim, "untouched\n").unwrap();
+    std::os::unix::fs::symlink(&victim, home.path().join("run/massage-cue.sock.lock")).unwrap();
+    let output = home.run(&["daemon"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot take the daemon lock"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "untouched\n");
+    assert!(!home.socket().exists());
+}
+
+#[test]
+fn a_symlink_in_place_of_a_save_or_its_temporary_file_is_replaced_not_written_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("session.json");
+    let victims = [dir.path().join("victim-1"), dir.path().join("victim-2")];
+    for victim in &victims {
+        fs::write(victim, "untouched\n").unwrap();
+    }
+    std::os::unix::fs::symlink(&victims[0], &saved).unwrap();
+    std::os::unix::fs::symlink(&victims[1], dir.path().join("session.json.tmp")).unwrap();
+    massage_cue::state::write_atomic(&saved, b"{}\n").unwrap();
+    for victim in &victims {
+        assert_eq!(fs::read_to_string(victim).unwrap(), "untouched\n");
+    }
+    assert!(fs::symlink_metadata(&saved).unwrap().is_file());
+    assert_eq!(fs::read_to_string(&saved).unwrap(), "{}\n");
+    assert!(!dir.path().join("session.json.tmp").exists());
+}
+
+#[test]
+fn a_pipe_or_a_device_named_as_a_routine_is_refused_at_once() {
+    let home = Home::new();
+    let fifo = home.path().join("pipe.toml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    for file in [fifo.as_path(), Path::new("/dev/zero"), home.path()] {
+        let mut child = home
+            .command(&["check", file.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("`check {}` did not finish", file.display());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut report = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut report)
+            .unwrap();
+        assert_eq!(status.code(), Some(2), "{}: {report}", file.display());
+        assert!(report.contains("not a regular file"), "{report}");
+    }
+}

@@ -27,12 +27,14 @@ impl DaemonLock {
             path: path.to_owned(),
             source,
         };
+        // never through a symlink: the pid is written into this file
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
             .open(path)
             .map_err(lock_error)?;
         let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {

@@ -2,8 +2,9 @@
 //! reported with its file, line, column and key; all problems in a file
 //! are collected, in file order, so one `check` shows them all.
 
-use std::fs::File;
-use std::io::Read;
+use std::fs::OpenOptions;
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use toml::Spanned;
@@ -24,8 +25,20 @@ pub fn load_routine(path: &Path) -> Result<Routine, RoutineError> {
         file: path.to_path_buf(),
         source,
     };
-    let file = File::open(path).map_err(read_error)?;
-    let size = file.metadata().map_err(read_error)?.len();
+    // opened without waiting, so that a FIFO named by mistake is refused
+    // below instead of blocking until something writes to it
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(read_error)?;
+    let metadata = file.metadata().map_err(read_error)?;
+    if !metadata.is_file() {
+        return Err(read_error(io::Error::other(
+            "it is not a regular file (a folder, a device or a pipe)",
+        )));
+    }
+    let size = metadata.len();
     if size > MAX_FILE_BYTES {
         return Err(RoutineError::TooLarge {
             file: path.to_path_buf(),
