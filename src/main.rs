@@ -12,6 +12,9 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (the log on a full disk) is
+        // dropped; reporting it would print to the same full log and panic.
+        .log_internal_errors(false)
         .init();
     match massage_cue::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -323,3 +323,39 @@ fn a_phrase_cut_short_by_a_full_disk_is_not_cached() {
     );
     drop(disk);
 }
+
+#[test]
+fn a_daemon_whose_log_cannot_be_written_plays_on() {
+    let home = FaultHome::new();
+    let routine = home.routine("counted", COUNTED);
+    // the log on a full disk: every line written to it fails
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut daemon = faults::Daemon {
+        child: home
+            .command(&["daemon"])
+            .stdout(std::process::Stdio::null())
+            .stderr(full)
+            .spawn()
+            .unwrap(),
+        log: home.path().join("no-log"),
+    };
+    let socket = home.path().join("run/massage-cue.sock");
+    wait_for("the daemon's socket", PATIENCE, || {
+        std::os::unix::net::UnixStream::connect(&socket).ok()
+    });
+    let started = home.start(&routine);
+    assert_eq!(started["state"], "running", "{started}");
+    std::thread::sleep(Duration::from_millis(1_500));
+    for request in ["pause", "resume", "next", "stop"] {
+        let reply = home.ask(serde_json::json!({"version": 1, "request": request}));
+        assert_eq!(reply["reply"], "ok", "{request} → {reply}");
+    }
+    assert!(
+        daemon.child.try_wait().unwrap().is_none(),
+        "the daemon exited"
+    );
+    daemon.kill9();
+}

@@ -233,8 +233,8 @@ class Home:
             XDG_DATA_HOME=os.path.join(root, "data"),
             RUST_LOG="info",
             NO_COLOR="1",
-            **(extra_env or {}),
         )
+        self.env.update(extra_env or {})
         # no session D-Bus: MPRIS is not what is tested here
         self.env.pop("DBUS_SESSION_BUS_ADDRESS", None)
 

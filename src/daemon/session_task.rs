@@ -154,9 +154,13 @@ pub(super) struct SessionTask {
     wake: Option<Ms>,
     /// Said in the next status: what happened that the user should know.
     message: Option<String>,
-    /// A file that could not be written (a full disk, a failing device),
-    /// said in every status until a save succeeds again.
-    trouble: Option<String>,
+    /// Why the position could not be saved (a full disk, a failing
+    /// device), said in every status until a save succeeds again or there
+    /// is no position left to keep.
+    unsaved: Option<String>,
+    /// Why the last session could not be written to the history, said in
+    /// every status until a session is written.
+    unlogged: Option<String>,
     updates: broadcast::Sender<Response>,
     /// Phrase → clip, shared by every session of this daemon.
     voice: Arc<Voice>,
@@ -203,7 +207,8 @@ impl SessionTask {
             active: None,
             wake: None,
             message: None,
-            trouble: None,
+            unsaved: None,
+            unlogged: None,
             updates: broadcast::channel(UPDATE_BACKLOG).0,
         }
     }
@@ -373,6 +378,9 @@ impl SessionTask {
                 None
             }
         };
+        // news of the last session's history line is old now; the session
+        // this one replaces is written (or not) below
+        self.unlogged = None;
         self.end_session(now);
         if let Some(out) = output {
             self.audio = Audio::Open(out);
@@ -562,9 +570,7 @@ impl SessionTask {
                 active.session.plan().routine
             );
             self.log(now, true);
-            if let Err(err) = self.state_file.clear() {
-                tracing::warn!("cannot remove the saved session: {err}");
-            }
+            self.clear_saved();
             self.close_audio(true);
             self.forget_clips();
             return true;
@@ -593,7 +599,7 @@ impl SessionTask {
         };
         match self.state_file.save(&saved) {
             Ok(()) => {
-                if self.trouble.take().is_some() {
+                if self.unsaved.take().is_some() {
                     tracing::info!("the session's position can be saved again");
                 }
             }
@@ -604,10 +610,10 @@ impl SessionTask {
                     self.state_file.path().display()
                 );
                 // once, not at every repetition
-                if self.trouble.as_ref() != Some(&trouble) {
+                if self.unsaved.as_ref() != Some(&trouble) {
                     tracing::warn!("{trouble}");
                 }
-                self.trouble = Some(trouble);
+                self.unsaved = Some(trouble);
             }
         }
     }
@@ -633,14 +639,14 @@ impl SessionTask {
             steps: plan.steps.len(),
             completed,
         };
-        if let Err(err) = self.history.append(&entry) {
+        self.unlogged = self.history.append(&entry).err().map(|err| {
             let trouble = format!(
                 "Cannot write the session to the history {}: {err}; it is not counted.",
                 self.history.path().display()
             );
             tracing::warn!("{trouble}");
-            self.trouble = Some(trouble);
-        }
+            trouble
+        });
     }
 
     /// Ends the session there is (stopped, or replaced by a new one).
@@ -652,8 +658,16 @@ impl SessionTask {
         self.active = None;
         self.wake = None;
         self.close_audio(false);
-        if let Err(err) = self.state_file.clear() {
-            tracing::warn!("cannot remove the saved session: {err}");
+        self.clear_saved();
+    }
+
+    /// Forgets the saved position of a session that ended: nothing is
+    /// left to keep, so a position that could not be saved is no longer
+    /// news.
+    fn clear_saved(&mut self) {
+        match self.state_file.clear() {
+            Ok(()) => self.unsaved = None,
+            Err(err) => tracing::warn!("cannot remove the saved session: {err}"),
         }
     }
 
@@ -861,10 +875,12 @@ impl SessionTask {
 
     /// What happened, and what cannot be written.
     fn message(&self) -> Option<String> {
-        match (&self.message, &self.trouble) {
-            (Some(message), Some(trouble)) => Some(format!("{message} {trouble}")),
-            (message, trouble) => message.clone().or_else(|| trouble.clone()),
-        }
+        let parts: Vec<&str> = [&self.message, &self.unsaved, &self.unlogged]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        (!parts.is_empty()).then(|| parts.join(" "))
     }
 
     fn status(&self) -> Status {
