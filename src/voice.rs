@@ -194,9 +194,13 @@ impl Voice {
 
     /// Lets go of every clip resolved so far (they are decoded or rendered
     /// again when next asked for), so that a long-running service keeps
-    /// only the current session's clips in memory.
+    /// only the current session's clips in memory. A text-to-speech
+    /// command given up on is tried again: it may have been fixed, or its
+    /// disk given room, since.
     pub fn forget(&self) {
         lock(&self.phrases).clear();
+        self.failures.store(0, Ordering::Relaxed);
+        self.engine_off.store(false, Ordering::Relaxed);
     }
 
     /// The clip for `text`.

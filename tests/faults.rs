@@ -353,3 +353,100 @@ fn a_daemon_whose_log_cannot_be_written_plays_on() {
     );
     daemon.kill9();
 }
+
+/// Writes 1 s of a tone as a 16-bit WAV file.
+fn tone_wav(path: &std::path::Path) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 22_050,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut wav = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..22_050 {
+        wav.write_sample(((i as f32 * 0.06).sin() * 12_000.0) as i16)
+            .unwrap();
+    }
+    wav.finalize().unwrap();
+}
+
+#[test]
+fn a_speech_command_given_up_on_is_tried_again_by_the_next_session() {
+    use massage_cue::voice::{Source, Voice, VoiceSettings};
+    let dir = tempfile::tempdir().unwrap();
+    let phrase = dir.path().join("phrase.wav");
+    tone_wav(&phrase);
+    let broken = dir.path().join("broken");
+    fs::write(&broken, "").unwrap();
+    // fails while `broken` exists, then writes a good WAV
+    let command = vec![
+        "sh".into(),
+        "-c".into(),
+        "[ -e \"$2\" ] && exit 3; cp \"$1\" \"$0\"".into(),
+        "{out}".into(),
+        phrase.to_str().unwrap().into(),
+        broken.to_str().unwrap().into(),
+    ];
+    let voice = Voice::new(VoiceSettings {
+        sounds_dir: None,
+        cache_dir: Some(dir.path().join("cache")),
+        command,
+        timeout: Duration::from_secs(10),
+        rate: 22_050,
+    });
+    for n in 0..5 {
+        assert_eq!(voice.resolve(&format!("Phrase {n}.")).source, Source::Tone);
+    }
+    // fixed before the next session, which starts by forgetting the last
+    fs::remove_file(&broken).unwrap();
+    voice.forget();
+    assert_eq!(voice.resolve("Phrase 0.").source, Source::Engine);
+}
+
+#[test]
+fn a_cached_clip_cut_short_is_rendered_again_whole() {
+    use massage_cue::voice::TtsEngine;
+    let dir = tempfile::tempdir().unwrap();
+    let phrase = dir.path().join("phrase.wav");
+    tone_wav(&phrase);
+    // a streaming writer's header: no length given (all ones)
+    let mut streamed = fs::read(&phrase).unwrap();
+    let data = streamed.windows(4).position(|w| w == b"data").unwrap();
+    streamed[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+    streamed[data + 4..data + 8].copy_from_slice(&u32::MAX.to_le_bytes());
+    let streamed_path = dir.path().join("streamed.wav");
+    fs::write(&streamed_path, &streamed).unwrap();
+    for source in [&phrase, &streamed_path] {
+        let engine = TtsEngine::new(
+            vec!["cp".into(), source.to_str().unwrap().into(), "{out}".into()],
+            dir.path().join("cache"),
+            Duration::from_secs(10),
+        );
+        let key = "Knead the calf.";
+        let whole = engine.render(key).unwrap();
+        assert_eq!(whole.duration_ms(), 1_000);
+        // a rendering as cached is read back whole
+        assert_eq!(engine.cached(key).unwrap().unwrap(), whole);
+        // cut to half behind the daemon's back
+        let cached = engine.cache_path(key);
+        let len = fs::metadata(&cached).unwrap().len();
+        fs::OpenOptions::new()
+            .write(true)
+            .open(&cached)
+            .unwrap()
+            .set_len(len / 2)
+            .unwrap();
+        match engine.cached(key) {
+            Some(Err(err)) => assert!(err.to_string().contains("cut short"), "{err}"),
+            other => panic!(
+                "a clip cut short was read: {:?} ms",
+                other.map(|r| r.map(|c| c.duration_ms()).ok())
+            ),
+        }
+        assert!(
+            !cached.exists(),
+            "the damaged clip is left to be read again"
+        );
+        fs::remove_dir_all(dir.path().join("cache")).unwrap();
+    }
+}

@@ -118,14 +118,26 @@ impl TtsEngine {
     }
 
     /// Decodes the cached rendering of `key`, if there is one. A cached file
-    /// that does not decode is deleted (so it is rendered again) and
-    /// reported as an error.
+    /// that does not decode, or holds less sound than its header says (cut
+    /// short after it was cached: the decoder would quietly give half a
+    /// phrase), is deleted (so it is rendered again) and reported as an
+    /// error.
     pub fn cached(&self, key: &str) -> Option<Result<Clip, ClipError>> {
         let path = self.cache_path(key);
         if !path.exists() {
             return None;
         }
-        let result = Clip::decode_file(&path);
+        let result = match wav_data(&path) {
+            Ok(data) if data.missing() > 0 => Err(ClipError::Decode {
+                path: path.clone(),
+                reason: format!(
+                    "the file is cut short: {} bytes of sound of the {} its header gives",
+                    data.declared - data.missing(),
+                    data.declared
+                ),
+            }),
+            _ => Clip::decode_file(&path),
+        };
         if result.is_err() {
             let _ = fs::remove_file(&path);
         }
@@ -169,6 +181,13 @@ impl TtsEngine {
             let clip = validate(&out).map_err(|reason| TtsError::BadOutput {
                 program: program.clone(),
                 reason,
+            })?;
+            // a header written before the length was known (streamed) is
+            // made to give the length there is, so that a cached file that
+            // is cut short later can be told from it
+            seal_wav(&out).map_err(|source| TtsError::Cache {
+                path: out.clone(),
+                source,
             })?;
             let dest = self.cache_path(key);
             fs::rename(&out, &dest).map_err(|source| TtsError::Cache { path: dest, source })?;
@@ -292,6 +311,74 @@ fn kill_group(pid: u32) {
             nix::sys::signal::Signal::SIGKILL,
         );
     }
+}
+
+/// Where a WAV file's sound data lies, by its header, and how much of it
+/// the file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct WavData {
+    /// Where the `data` chunk's size field is.
+    size_at: u64,
+    /// The bytes of sound the header gives.
+    declared: u64,
+    /// The bytes of sound the file holds after the header.
+    present: u64,
+}
+
+impl WavData {
+    /// The bytes of sound the header gives that the file lacks.
+    fn missing(&self) -> u64 {
+        self.declared.saturating_sub(self.present)
+    }
+}
+
+/// Finds the `data` chunk of the RIFF WAV file at `path`.
+fn wav_data(path: &Path) -> std::io::Result<WavData> {
+    use std::io::{Seek, SeekFrom};
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let mut file = fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut head = [0u8; 12];
+    file.read_exact(&mut head)?;
+    if &head[0..4] != b"RIFF" || &head[8..12] != b"WAVE" {
+        return Err(bad("not a RIFF WAV file"));
+    }
+    let mut at = 12u64;
+    // a WAV file has a few chunks before its sound: give up past 64
+    for _ in 0..64 {
+        let mut chunk = [0u8; 8];
+        file.seek(SeekFrom::Start(at))?;
+        file.read_exact(&mut chunk)?;
+        let size = u64::from(u32::from_le_bytes([chunk[4], chunk[5], chunk[6], chunk[7]]));
+        if &chunk[0..4] == b"data" {
+            return Ok(WavData {
+                size_at: at + 4,
+                declared: size,
+                present: len.saturating_sub(at + 8),
+            });
+        }
+        at += 8 + size + (size & 1);
+    }
+    Err(bad("no data chunk"))
+}
+
+/// Makes the header of the WAV file at `path` give the length of sound it
+/// holds, when it gives more (a header written before the sound was, as
+/// streaming writers leave it).
+fn seal_wav(path: &Path) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let data = wav_data(path)?;
+    if data.missing() == 0 {
+        return Ok(());
+    }
+    let mut file = fs::OpenOptions::new().write(true).open(path)?;
+    let sound = u32::try_from(data.present).unwrap_or(u32::MAX);
+    let riff = u32::try_from(data.size_at + 4 + data.present - 8).unwrap_or(u32::MAX);
+    file.seek(SeekFrom::Start(4))?;
+    file.write_all(&riff.to_le_bytes())?;
+    file.seek(SeekFrom::Start(data.size_at))?;
+    file.write_all(&sound.to_le_bytes())?;
+    file.sync_all()
 }
 
 /// Whether the file system holding `dir` has no room left for more data.
