@@ -76,7 +76,7 @@ fn a_session_restored_after_a_crash_is_heard_when_resumed() {
     run_with_sound_server(
         "a_session_restored_after_a_crash_is_heard_when_resumed",
         || {
-            let mut home = FaultHome::new();
+            let mut home = FaultHome::with_sound();
             let routine = home.routine("timed", TIMED);
             let mut daemon = home.daemon();
             home.start(&routine);

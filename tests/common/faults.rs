@@ -36,15 +36,31 @@ pub fn wait_for<T>(what: &str, patience: Duration, mut ready: impl FnMut() -> Op
 pub struct FaultHome {
     pub dir: tempfile::TempDir,
     started: usize,
+    /// Whether its daemons reach the sound server of this process.
+    sound: bool,
 }
 
 impl FaultHome {
+    /// A home whose daemons play no sound (their cues are text only), so
+    /// they never sound into a sink that another test records.
     pub fn new() -> FaultHome {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
         fs::create_dir(&run).unwrap();
         fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).unwrap();
-        FaultHome { dir, started: 0 }
+        FaultHome {
+            dir,
+            started: 0,
+            sound: false,
+        }
+    }
+
+    /// A home whose daemons play into this process's sound server.
+    pub fn with_sound() -> FaultHome {
+        FaultHome {
+            sound: true,
+            ..FaultHome::new()
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -80,6 +96,9 @@ impl FaultHome {
             "MASSAGE_CUE_ROUTINES",
             self.path().join("no-bundled-routines"),
         );
+        if !self.sound {
+            command.env_remove("PULSE_SERVER");
+        }
         command
     }
 
