@@ -157,16 +157,25 @@ impl Session {
     /// deadline, or nothing. Cues more than [`STALE_AFTER`] late are
     /// skipped and counted. Call again after playing a cue.
     pub fn due(&mut self, now: Ms) -> Due {
+        self.due_ahead(now, 0)
+    }
+
+    /// [`Session::due`], with a cue due `ahead` ms before its deadline (and
+    /// the wait ending that much earlier), for an output that starts each
+    /// clip on the sample of its deadline: then a wake-up up to `ahead` ms
+    /// late does not move the cue. Staleness is still measured from the
+    /// deadline, and the session ends at its end, not before.
+    pub fn due_ahead(&mut self, now: Ms, ahead: Ms) -> Due {
         let Phase::Running { .. } = self.phase else {
             return Due::Nothing;
         };
         while let Some(cue) = self.plan.cues.get(self.next) {
             let deadline = self.clock_at(cue.at_ms).unwrap_or(now);
-            if now < deadline {
-                return Due::Wait(deadline);
+            if now + ahead < deadline {
+                return Due::Wait(deadline - ahead);
             }
             self.next += 1;
-            if now - deadline <= STALE_AFTER {
+            if now.saturating_sub(deadline) <= STALE_AFTER {
                 return Due::Play(self.next - 1);
             }
             self.dropped += 1;

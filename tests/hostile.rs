@@ -464,3 +464,44 @@ fn a_pipe_or_a_device_named_as_a_routine_is_refused_at_once() {
         assert!(report.contains("not a regular file"), "{report}");
     }
 }
+
+/// Under load the session task may wake late; each clip is handed to the
+/// output ahead of its deadline (which the output keeps to the sample), so
+/// a late wake-up within that time does not move the cue.
+#[test]
+fn cues_are_handed_over_ahead_of_their_deadline_and_dropped_only_when_stale() {
+    use massage_cue::plan::{self, Options};
+    use massage_cue::routine::parse_routine;
+    use massage_cue::session::{Due, STALE_AFTER, Session};
+    use std::sync::Arc;
+
+    let routine = parse_routine(
+        "name = \"Counts\"\n[[step]]\nname = \"Press\"\nreps = 5\ntempo = \"2s\"\n",
+        Path::new("counts.toml"),
+    )
+    .unwrap();
+    let plan = plan::plan(
+        &routine,
+        &Options::default(),
+        &massage_cue::speech::Estimate,
+    )
+    .unwrap();
+    let start = 10_000;
+    let mut session = Session::start(Arc::new(plan), start);
+    assert_eq!(session.due_ahead(start, 250), Due::Play(0));
+    let second = session.deadline(1).unwrap();
+    // nothing yet 250 ms and more before the deadline; the wait ends there
+    assert_eq!(
+        session.due_ahead(second - 400, 250),
+        Due::Wait(second - 250)
+    );
+    // within 250 ms of it, the cue is due, for playing on its deadline
+    assert_eq!(session.due_ahead(second - 250, 250), Due::Play(1));
+    // a wake-up later than the stale limit still drops the cue
+    let third = session.deadline(2).unwrap();
+    assert!(matches!(
+        session.due_ahead(third + STALE_AFTER + 1, 250),
+        Due::Play(3) | Due::Wait(_)
+    ));
+    assert_eq!(session.dropped(), 1);
+}

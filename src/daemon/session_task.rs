@@ -24,6 +24,11 @@ use crate::session::{Due, Session, State};
 use crate::state::{self, SavedOptions, SavedSession, StateFile};
 use crate::voice::{Voice, VoiceSettings};
 
+/// How long before its deadline each clip is handed to the output, which
+/// starts it on the sample of the deadline: on a busy machine this task may
+/// wake late, and a late wake-up within this time does not move the cue.
+const HAND_OVER_AHEAD_MS: Ms = 250;
+
 /// How often a lost sound output is tried again.
 const AUDIO_RETRY_MS: Ms = 2_000;
 /// How long the last clips of a finished session get to sound out.
@@ -515,7 +520,7 @@ impl SessionTask {
             let Some(active) = &mut self.active else {
                 return;
             };
-            match active.session.due(now) {
+            match active.session.due_ahead(now, HAND_OVER_AHEAD_MS) {
                 Due::Play(i) => {
                     let cue = active.session.plan().cues[i].clone();
                     let due = active.session.deadline(i).unwrap_or(now);
@@ -537,7 +542,8 @@ impl SessionTask {
                             out.start_delay().as_millis() as Ms,
                         );
                     }
-                    self.after_change(now);
+                    // the cue handed over counts as begun
+                    self.after_change(due.max(now));
                     self.publish(Some(&spoken(&cue)));
                 }
                 Due::Wait(at) => {
