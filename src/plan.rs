@@ -249,6 +249,12 @@ pub fn plan(
     Ok(plan)
 }
 
+/// How many cues `--length` may build while it searches: a bundled
+/// routine needs at most a few hundred thousand; two million take about a
+/// second. Without a bound, a routine with many ranges of rounds searched
+/// for hours.
+const FIT_CUES: usize = 2_000_000;
+
 /// A value for every range of the routine (see `choice::knobs`): by
 /// `--level`, or fitted to `--length`.
 fn choose(
@@ -263,13 +269,22 @@ fn choose(
     // While searching, the session announces the target length; the final
     // plan announces the length it really has.
     let phrase = wording::session_length(target);
-    let mut total =
-        |values: &[u64]| timeline::build(routine, options, lengths, values, Some(&phrase)).total_ms;
-    fit::fit(&knobs, target, 1_000, &mut total).map_err(|(min, max)| PlanError::LengthOutOfReach {
-        routine: routine.name.clone(),
-        target: HumanMs(target),
-        min: HumanMs(min),
-        max: HumanMs(max),
+    // Bounded by the cues built, which is what the search costs: a large
+    // routine gets fewer tries.
+    let built = std::cell::Cell::new(0usize);
+    let spent = || built.get() >= FIT_CUES;
+    let mut total = |values: &[u64]| {
+        let plan = timeline::build(routine, options, lengths, values, Some(&phrase));
+        built.set(built.get() + plan.cues.len());
+        plan.total_ms
+    };
+    fit::fit(&knobs, target, 1_000, &spent, &mut total).map_err(|(min, max)| {
+        PlanError::LengthOutOfReach {
+            routine: routine.name.clone(),
+            target: HumanMs(target),
+            min: HumanMs(min),
+            max: HumanMs(max),
+        }
     })
 }
 

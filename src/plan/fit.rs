@@ -15,10 +15,16 @@ use super::choice::Knob;
 /// on one fraction), then single ranges rise one unit at a time,
 /// round-robin so the extra time is spread over the routine. The closest
 /// result wins.
+///
+/// The search ends early once `spent` says it has built as much as it may:
+/// a routine with many ranges of rounds has hundreds of settings to try,
+/// so those nearest the target's place between the shortest and the
+/// longest session are tried first.
 pub(crate) fn fit(
     knobs: &[Knob],
     target: Ms,
     slack: Ms,
+    spent: &dyn Fn() -> bool,
     total: &mut dyn FnMut(&[u64]) -> Ms,
 ) -> Result<Vec<u64>, (Ms, Ms)> {
     let uniform = |fraction: f64| knobs.iter().map(|k| k.at(fraction)).collect::<Vec<_>>();
@@ -27,9 +33,15 @@ pub(crate) fn fit(
         return Err((min, max));
     }
 
+    let mut coarse_tries = coarse_fractions(knobs);
+    let guess = target.saturating_sub(min) as f64 / max.saturating_sub(min).max(1) as f64;
+    coarse_tries.sort_by(|a, b| (a - guess).abs().total_cmp(&(b - guess).abs()));
     let mut best: Option<(Ms, Vec<u64>)> = None;
-    for coarse in coarse_fractions(knobs) {
+    'search: for coarse in coarse_tries {
         for shift in [0.0, 0.5, 0.999] {
+            if best.is_some() && spent() {
+                break 'search;
+            }
             let at = |fraction: f64| -> Vec<u64> {
                 knobs
                     .iter()
@@ -42,7 +54,7 @@ pub(crate) fn fit(
                     })
                     .collect()
             };
-            let values = fit_fine(knobs, target, &at, total);
+            let values = fit_fine(knobs, target, &at, spent, total);
             let miss = total(&values).abs_diff(target);
             if best.as_ref().is_none_or(|(m, _)| miss < *m) {
                 best = Some((miss, values));
@@ -74,6 +86,7 @@ fn fit_fine(
     knobs: &[Knob],
     target: Ms,
     at: &dyn Fn(f64) -> Vec<u64>,
+    spent: &dyn Fn() -> bool,
     total: &mut dyn FnMut(&[u64]) -> Ms,
 ) -> Vec<u64> {
     if total(&at(0.0)) >= target {
@@ -97,10 +110,10 @@ fn fit_fine(
     // Raise single fine ranges while the session still fits.
     let mut budget = 4_000usize;
     let mut raised = true;
-    while raised && budget > 0 {
+    while raised && budget > 0 && !spent() {
         raised = false;
         for (i, knob) in knobs.iter().enumerate() {
-            if knob.coarse || values[i] >= knob.high || budget == 0 {
+            if knob.coarse || values[i] >= knob.high || budget == 0 || spent() {
                 continue;
             }
             budget -= 1;
@@ -115,7 +128,7 @@ fn fit_fine(
         }
     }
 
-    settle(knobs, target, values, total, budget)
+    settle(knobs, target, values, spent, total, budget)
 }
 
 /// Local search from `values`: moves of one unit on one fine range, or up
@@ -125,6 +138,7 @@ fn settle(
     knobs: &[Knob],
     target: Ms,
     mut values: Vec<u64>,
+    spent: &dyn Fn() -> bool,
     total: &mut dyn FnMut(&[u64]) -> Ms,
     mut budget: usize,
 ) -> Vec<u64> {
@@ -142,7 +156,7 @@ fn settle(
         v[i] != before
     };
     let mut miss = total(&values).abs_diff(target);
-    while miss > 0 && budget > 0 {
+    while miss > 0 && budget > 0 && !spent() {
         let mut improved = false;
         // single moves
         for &i in &fine {
@@ -153,7 +167,7 @@ fn settle(
                 } else {
                     down(&mut candidate, i)
                 };
-                if !moved || budget == 0 {
+                if !moved || budget == 0 || spent() {
                     continue;
                 }
                 budget -= 1;
@@ -169,7 +183,7 @@ fn settle(
         // one range up, another down: finer than either alone
         for &i in &fine {
             for &j in &fine {
-                if i == j || budget == 0 {
+                if i == j || budget == 0 || spent() {
                     continue;
                 }
                 let mut candidate = values.clone();
