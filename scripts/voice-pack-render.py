@@ -550,6 +550,16 @@ def main():
         if not os.listdir(folder):
             os.rmdir(folder)
 
+    # the checksum of every file, so that a damaged one is refused whole
+    # instead of yielding clips cut from shifted audio
+    sums_path = os.path.join(voice_dir, "files.sha256")
+    with open(sums_path + ".tmp", "w", encoding="utf-8") as f:
+        f.write("# SHA-256 of every voice pack file, relative to sounds/; regenerate with scripts/build-voice-pack\n")
+        for rel in sorted(used):
+            with open(os.path.join(args.sounds, rel), "rb") as data:
+                f.write(f"{hashlib.sha256(data.read()).hexdigest()}  {rel}\n")
+    os.replace(sums_path + ".tmp", sums_path)
+
     tmp = index_path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("# massage-cue voice pack index; regenerate with scripts/build-voice-pack\n")

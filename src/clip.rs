@@ -136,6 +136,49 @@ impl Clip {
     /// many phrases costs the memory of the clip alone. A file that ends
     /// before `start + length` is an error.
     pub fn decode_range(path: &Path, start: usize, length: usize) -> Result<Clip, ClipError> {
+        let file = File::open(path).map_err(|source| ClipError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let decoder = rodio::Decoder::try_from(file).map_err(|e| ClipError::Decode {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Clip::cut_while_decoding(decoder, path, start, length)
+    }
+
+    /// [`Clip::decode_range`] of a sound file already read into memory
+    /// from `path`.
+    pub fn decode_range_of(
+        bytes: Vec<u8>,
+        path: &Path,
+        start: usize,
+        length: usize,
+    ) -> Result<Clip, ClipError> {
+        let len = bytes.len() as u64;
+        let decoder = rodio::Decoder::builder()
+            .with_data(std::io::Cursor::new(bytes))
+            .with_byte_len(len)
+            .with_seekable(true)
+            .build()
+            .map_err(|e| ClipError::Decode {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Clip::cut_while_decoding(decoder, path, start, length)
+    }
+
+    /// Frames `start..start + length` of a decoder's stream, mixed down to
+    /// mono.
+    fn cut_while_decoding<R>(
+        decoder: rodio::Decoder<R>,
+        path: &Path,
+        start: usize,
+        length: usize,
+    ) -> Result<Clip, ClipError>
+    where
+        R: std::io::Read + std::io::Seek + Send + Sync + 'static,
+    {
         let decode_error = |reason: String| ClipError::Decode {
             path: path.to_owned(),
             reason,
@@ -143,11 +186,6 @@ impl Clip {
         let end = start
             .checked_add(length)
             .ok_or_else(|| decode_error(format!("no clip can start at frame {start}")))?;
-        let file = File::open(path).map_err(|source| ClipError::Open {
-            path: path.to_owned(),
-            source,
-        })?;
-        let decoder = rodio::Decoder::try_from(file).map_err(|e| decode_error(e.to_string()))?;
         let channels = usize::from(decoder.channels().get());
         let rate = decoder.sample_rate().get();
         if end as u64 > MAX_DECODED_SECONDS * u64::from(rate) {

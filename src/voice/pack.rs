@@ -10,11 +10,19 @@
 //! codec headers for many clips keeps the pack small. A clip is cut out of
 //! its bank as the bank is decoded, and the rest of the bank is let go, so
 //! a session holds only the audio it plays.
+//!
+//! `sounds/voice/files.sha256` holds the SHA-256 of every file the index
+//! names, in `sha256sum` form (`cd sounds && sha256sum -c
+//! voice/files.sha256` checks them). A file whose bytes no longer match is
+//! damaged: its clips are refused, so a phrase is never cut from audio
+//! that a damaged page has shifted.
 
 use std::collections::HashMap;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::clip::{Clip, ClipError};
@@ -26,6 +34,14 @@ use super::phrase_key;
 
 /// Where the index lives inside the `sounds/` folder.
 pub const INDEX_FILE: &str = "voice/index.tsv";
+
+/// Where the checksums of the pack's files live inside the `sounds/`
+/// folder.
+pub const SUMS_FILE: &str = "voice/files.sha256";
+
+/// The largest pack file read whole to check its checksum: far above any
+/// bank (a few hundred kilobytes).
+const MAX_PACK_FILE_BYTES: u64 = 64 << 20;
 
 /// Why the pack's index could not be read.
 #[derive(Debug, Error)]
@@ -65,6 +81,8 @@ pub struct Pack {
     /// Loose form of every phrase (see [`compose::loose`]) → its key, for
     /// composing phrases from pieces.
     words: HashMap<String, String>,
+    /// The SHA-256 of each file, by its path relative to `sounds/`.
+    sums: HashMap<PathBuf, [u8; 32]>,
 }
 
 impl std::fmt::Debug for Pack {
@@ -74,6 +92,7 @@ impl std::fmt::Debug for Pack {
             .field("dir", &self.dir)
             .field("phrases", &self.speech.len())
             .field("sounds", &self.sounds.len())
+            .field("checksums", &self.sums.len())
             .finish_non_exhaustive()
     }
 }
@@ -158,6 +177,7 @@ impl Pack {
                 other => return Err(bad(format!("unknown kind `{other}`"))),
             }
         }
+        pack.sums = read_sums(dir)?;
         Ok(pack)
     }
 
@@ -226,10 +246,92 @@ impl Pack {
         Some(self.load_entry(entry))
     }
 
+    /// Whether the pack's files have checksums to be checked against.
+    pub fn has_checksums(&self) -> bool {
+        !self.sums.is_empty()
+    }
+
+    /// The checksum of a file of the pack, by its path relative to
+    /// `sounds/`.
+    pub fn checksum(&self, file: &Path) -> Option<&[u8; 32]> {
+        self.sums.get(file)
+    }
+
     fn load_entry(&self, entry: &PackEntry) -> Result<Clip, ClipError> {
         let dir = self.dir.as_deref().unwrap_or(Path::new("."));
-        Clip::decode_range(&dir.join(&entry.file), entry.start, entry.length)
+        let path = dir.join(&entry.file);
+        let Some(sum) = self.sums.get(&entry.file) else {
+            return Clip::decode_range(&path, entry.start, entry.length);
+        };
+        let damaged = |reason: String| ClipError::Decode {
+            path: path.clone(),
+            reason,
+        };
+        let open = |source| ClipError::Open {
+            path: path.clone(),
+            source,
+        };
+        let file = fs::File::open(&path).map_err(open)?;
+        let mut bytes = Vec::new();
+        file.take(MAX_PACK_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(open)?;
+        if bytes.len() as u64 > MAX_PACK_FILE_BYTES {
+            return Err(damaged(format!(
+                "larger than {} MiB; not a voice pack file",
+                MAX_PACK_FILE_BYTES >> 20
+            )));
+        }
+        if Sha256::digest(&bytes)[..] != sum[..] {
+            return Err(damaged(format!(
+                "its bytes do not match its checksum in {SUMS_FILE}: the file is damaged"
+            )));
+        }
+        Clip::decode_range_of(bytes, &path, entry.start, entry.length)
     }
+}
+
+/// Reads the pack's checksums, when the pack has them: none at all is
+/// allowed (a pack made by hand), a line that cannot be understood is not.
+fn read_sums(dir: &Path) -> Result<HashMap<PathBuf, [u8; 32]>, PackError> {
+    let path = dir.join(SUMS_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(source) => return Err(PackError::Read { path, source }),
+    };
+    let mut sums = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let bad = |reason: String| PackError::Line {
+            path: path.clone(),
+            line: i + 1,
+            reason,
+        };
+        let Some((hex, file)) = line.split_once("  ") else {
+            return Err(bad("expected `SHA-256  file`".to_string()));
+        };
+        let sum = parse_sha256(hex)
+            .ok_or_else(|| bad(format!("`{hex}` is not a SHA-256 in hexadecimal")))?;
+        sums.insert(PathBuf::from(file), sum);
+    }
+    Ok(sums)
+}
+
+/// 64 hexadecimal digits as 32 bytes.
+fn parse_sha256(hex: &str) -> Option<[u8; 32]> {
+    let digits = hex.as_bytes();
+    if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    let mut sum = [0u8; 32];
+    for (byte, pair) in sum.iter_mut().zip(digits.chunks_exact(2)) {
+        let pair = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(sum)
 }
 
 #[cfg(test)]
@@ -352,6 +454,49 @@ mod tests {
         assert!(err.contains("bank.wav"), "{err}");
         assert!(pack.load("not there").is_none());
         assert_eq!(pack.load("low").unwrap().unwrap(), got_low);
+
+        // with checksums, a bank whose bytes changed is refused, not decoded
+        let bank = dir.path().join("voice/bank.wav");
+        let mut bytes = fs::read(&bank).unwrap();
+        let sum: String = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        fs::write(
+            dir.path().join(SUMS_FILE),
+            format!("{sum}  voice/bank.wav\n"),
+        )
+        .unwrap();
+        let pack = Pack::open(dir.path()).unwrap();
+        assert!(pack.has_checksums());
+        assert_eq!(pack.load("high").unwrap().unwrap(), got_high);
+        // one sample deep inside the bank, far from both clips' starts
+        let at = bytes.len() - 1_000;
+        bytes[at] ^= 0x40;
+        fs::write(&bank, &bytes).unwrap();
+        for key in ["low", "high"] {
+            let err = pack.load(key).unwrap().unwrap_err().to_string();
+            assert!(err.contains("do not match its checksum"), "{err}");
+            assert!(err.contains("bank.wav"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_bad_checksum_line_names_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        write_index(dir.path(), "sound\ttick\ttick.ogg\t0\t992\t45\tef\n");
+        for (body, needle) in [
+            ("# sums\nabc  tick.ogg\n", ":2: `abc` is not a SHA-256"),
+            (&format!("{}  tick.ogg\n", "+f".repeat(32)), ":1: `+f"),
+            ("0123 tick.ogg\n", ":1: expected `SHA-256  file`"),
+        ] {
+            fs::write(dir.path().join(SUMS_FILE), body).unwrap();
+            let err = Pack::open(dir.path()).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+            assert!(err.contains("files.sha256"), "{err}");
+        }
+        fs::remove_file(dir.path().join(SUMS_FILE)).unwrap();
+        assert!(!Pack::open(dir.path()).unwrap().has_checksums());
     }
 
     #[test]

@@ -670,6 +670,23 @@ fn the_bundled_pack_is_complete_and_consistent() {
         "phrases share bank files: {} files",
         ends.len()
     );
+    // every file has its checksum, and it matches
+    for file in ends.keys() {
+        let sum = pack
+            .checksum(file)
+            .unwrap_or_else(|| panic!("{} has no checksum", file.display()));
+        let bytes = fs::read(sounds.join(file)).unwrap();
+        assert_eq!(
+            &<sha2::Sha256 as sha2::Digest>::digest(&bytes)[..],
+            &sum[..],
+            "{}",
+            file.display()
+        );
+    }
+    for sound in [Sound::Tick, Sound::Chime] {
+        let file = &pack.sound_entry(sound).unwrap().file;
+        assert!(pack.checksum(file).is_some(), "{}", file.display());
+    }
     for (file, end) in &ends {
         use rodio::Source;
         let decoder = rodio::Decoder::try_from(fs::File::open(sounds.join(file)).unwrap()).unwrap();
