@@ -504,4 +504,224 @@ mod tests {
         assert_eq!(options.length, Some(1_200_000));
         assert_eq!(options.level, plan::Level::Mid);
     }
+
+    /// Arbitrary values of every protocol type: encoded, they make one line
+    /// that decodes to the same value.
+    mod round_trips {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Text with the characters that stress JSON: newlines, quotes,
+        /// backslashes, controls, separators and marks beyond ASCII.
+        fn text(max: usize) -> impl Strategy<Value = String> {
+            let awkward = prop::sample::select(vec![
+                '\n', '\r', '\t', '"', '\\', '/', '\0', '\u{7f}', '\u{85}', '\u{2028}', '\u{2029}',
+                '\u{202e}', '\u{feff}', 'é', '🙂',
+            ]);
+            prop::collection::vec(prop_oneof![any::<char>(), awkward], 0..max)
+                .prop_map(String::from_iter)
+        }
+
+        /// JSON has no NaN or infinity, and the client refuses a tempo
+        /// outside 0.25 to 4 before anything is sent; any finite factor
+        /// must still come back as it went. (serde_json reads every float
+        /// exactly only with its `float_roundtrip` feature, which this
+        /// test build has through jsonschema.)
+        fn tempo() -> impl Strategy<Value = f64> {
+            prop_oneof![
+                0.25..=4.0f64,
+                any::<f64>().prop_filter("finite", |f| f.is_finite()),
+            ]
+        }
+
+        fn level() -> impl Strategy<Value = Level> {
+            prop_oneof![Just(Level::Low), Just(Level::Mid), Just(Level::High)]
+        }
+
+        fn detail() -> impl Strategy<Value = Detail> {
+            prop_oneof![
+                Just(Detail::Brief),
+                Just(Detail::Normal),
+                Just(Detail::Full)
+            ]
+        }
+
+        fn start_options() -> impl Strategy<Value = StartOptions> {
+            (
+                prop::option::of(level()),
+                prop::option::of(any::<Ms>()),
+                prop::option::of(detail()),
+                prop::option::of(tempo()),
+            )
+                .prop_map(|(level, length_ms, detail, tempo)| StartOptions {
+                    level,
+                    length_ms,
+                    detail,
+                    tempo,
+                })
+        }
+
+        fn request() -> impl Strategy<Value = Request> {
+            prop_oneof![
+                (text(300), start_options())
+                    .prop_map(|(routine, options)| Request::Start { routine, options }),
+                Just(Request::Pause),
+                Just(Request::Resume),
+                Just(Request::Toggle),
+                Just(Request::Next),
+                Just(Request::Prev),
+                Just(Request::Repeat),
+                Just(Request::Stop),
+                Just(Request::Status),
+                Just(Request::Subscribe),
+                Just(Request::Shutdown),
+            ]
+        }
+
+        fn state() -> impl Strategy<Value = SessionState> {
+            prop_oneof![
+                Just(SessionState::Idle),
+                Just(SessionState::Running),
+                Just(SessionState::Paused),
+                Just(SessionState::Finished),
+            ]
+        }
+
+        fn status() -> impl Strategy<Value = Status> {
+            (
+                (
+                    state(),
+                    prop::option::of(text(100)),
+                    prop::option::of(any::<usize>()),
+                    prop::option::of(text(100)),
+                    prop::option::of(any::<u32>()),
+                    prop::option::of(any::<u32>()),
+                ),
+                (
+                    any::<Ms>(),
+                    any::<Ms>(),
+                    prop::option::of(any::<usize>()),
+                    prop::option::of(any::<Ms>()),
+                    prop::option::of(any::<Ms>()),
+                    prop::option::of(text(200)),
+                ),
+            )
+                .prop_map(
+                    |(
+                        (state, routine, step, step_name, rep, reps),
+                        (
+                            elapsed_ms,
+                            remaining_ms,
+                            steps,
+                            step_elapsed_ms,
+                            step_remaining_ms,
+                            message,
+                        ),
+                    )| Status {
+                        state,
+                        routine,
+                        step,
+                        step_name,
+                        rep,
+                        reps,
+                        elapsed_ms,
+                        remaining_ms,
+                        steps,
+                        step_elapsed_ms,
+                        step_remaining_ms,
+                        message,
+                    },
+                )
+        }
+
+        fn error_kind() -> impl Strategy<Value = ErrorKind> {
+            prop_oneof![
+                Just(ErrorKind::BadRequest),
+                Just(ErrorKind::BadInput),
+                Just(ErrorKind::NotNow),
+                Just(ErrorKind::Refused),
+                Just(ErrorKind::Failed),
+            ]
+        }
+
+        fn cue() -> impl Strategy<Value = SpokenCue> {
+            (text(100), text(20), any::<Ms>(), any::<Ms>()).prop_map(
+                |(text, kind, at_ms, duration_ms)| SpokenCue {
+                    text,
+                    kind,
+                    at_ms,
+                    duration_ms,
+                },
+            )
+        }
+
+        fn response() -> impl Strategy<Value = Response> {
+            prop_oneof![
+                (status(), prop::option::of(text(200)))
+                    .prop_map(|(status, message)| Response::Ok { status, message }),
+                (error_kind(), text(300))
+                    .prop_map(|(kind, message)| Response::Error { kind, message }),
+                (status(), prop::option::of(cue()))
+                    .prop_map(|(status, cue)| Response::Update { status, cue }),
+            ]
+        }
+
+        /// One line: a newline at the end and nowhere else, within
+        /// [`MAX_LINE`], starting with the version.
+        fn assert_one_line(line: &str) {
+            let body = line.strip_suffix('\n').expect("a line ends with a newline");
+            assert!(!body.contains(['\n', '\r']), "{line:?}");
+            assert!(line.len() <= MAX_LINE, "{} bytes", line.len());
+            assert!(body.starts_with("{\"version\":1,"), "{line:?}");
+        }
+
+        proptest! {
+            #[test]
+            fn any_request_comes_back_as_it_went(request in request()) {
+                let line = request.encode();
+                assert_one_line(&line);
+                prop_assert_eq!(Request::decode(line.as_bytes()).unwrap(), request.clone());
+                // the newline is optional on reading
+                prop_assert_eq!(Request::decode(line.trim_end().as_bytes()).unwrap(), request);
+            }
+
+            #[test]
+            fn any_response_comes_back_as_it_went(response in response()) {
+                let line = response.encode();
+                assert_one_line(&line);
+                prop_assert_eq!(Response::decode(line.as_bytes()).unwrap(), response);
+            }
+
+            #[test]
+            fn a_line_is_never_read_as_the_other_kind(
+                request in request(),
+                response in response(),
+            ) {
+                prop_assert!(Response::decode(request.encode().as_bytes()).is_err());
+                prop_assert!(Request::decode(response.encode().as_bytes()).is_err());
+            }
+
+            #[test]
+            fn an_over_long_line_is_refused_whatever_it_holds(
+                routine in text(40),
+                pad in (MAX_LINE / 6)..(MAX_LINE / 2),
+            ) {
+                // control characters are written `\u0001`: six bytes each
+                let request = Request::Start {
+                    routine: format!("{routine}{}", "\u{1}".repeat(pad)),
+                    options: StartOptions::default(),
+                };
+                let line = request.encode();
+                if line.len() > MAX_LINE {
+                    prop_assert!(matches!(
+                        Request::decode(line.as_bytes()),
+                        Err(ProtocolError::TooLong)
+                    ));
+                } else {
+                    prop_assert_eq!(Request::decode(line.as_bytes()).unwrap(), request);
+                }
+            }
+        }
+    }
 }
