@@ -559,7 +559,7 @@ def main():
         "src/daemon/session_task.rs; before, under this load cues sounded up to 26 ms late and "
         "one was dropped as stale); 256 connections are served at once and those waiting on "
         "their client make room (src/daemon/connection.rs, mod.rs; with the former 64, 136 of "
-        "200 clients holding a connection were never answered)", problems_load)
+        "200 clients holding a connection would never have been answered)", problems_load)
     rate_b = tally_b.sent / cpu["b_wall"]
     row("Load: control requests",
         f"the same {clients} clients for {CONTROL_S} s: `status` (40 %), `pause` then `resume`, "
