@@ -143,6 +143,54 @@ fn silence_stops_a_sounding_clip_at_once() {
     });
 }
 
+/// The threads that play sound run before other work where the system
+/// allows it (here, as root), so a busy machine does not make cues late;
+/// the session's own threads keep the normal priority.
+#[test]
+fn the_sound_threads_are_raised_where_allowed() {
+    run_with_sound_server("the_sound_threads_are_raised_where_allowed", || {
+        // (thread id, name, niceness) of each of this process's threads
+        let threads = || -> Vec<(i32, String, i32)> {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .flatten()
+                .map(|task| {
+                    let tid = task.file_name().to_str().unwrap().parse().unwrap();
+                    let comm = std::fs::read_to_string(task.path().join("comm")).unwrap();
+                    let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
+                    // the fields after the name start at field 3; niceness is 19
+                    let after = &stat[stat.rfind(')').unwrap() + 2..];
+                    let nice = after.split(' ').nth(16).unwrap().parse().unwrap();
+                    (tid, comm.trim_end().to_string(), nice)
+                })
+                .collect()
+        };
+        let out = AudioOut::open().expect("open the default output");
+        let now = threads();
+        let raised = massage_cue::audio::SOUND_THREAD_NICE;
+        let niceness = |wanted: &dyn Fn(i32, &str) -> bool| {
+            now.iter()
+                .filter(|(tid, name, _)| wanted(*tid, name))
+                .map(|t| t.2)
+                .collect::<Vec<_>>()
+        };
+        let device = niceness(&|_, name| name == "audio-out");
+        let me = nix::unistd::gettid().as_raw();
+        assert_eq!(niceness(&|tid, _| tid == me), [0], "{now:?}");
+        if nix::unistd::geteuid().is_root() {
+            assert_eq!(device, [raised], "{now:?}");
+            let sound = niceness(&|_, _| true).into_iter().filter(|n| *n == raised);
+            assert!(
+                sound.count() >= 2,
+                "the audio library's threads too: {now:?}"
+            );
+        } else {
+            eprintln!("not root: the sound threads may keep the normal priority: {now:?}");
+        }
+        drop(out);
+    });
+}
+
 /// With no device at all, opening the output is a typed error, not a
 /// panic. ALSA is given an empty configuration and PulseAudio an address
 /// where nothing listens, so this holds on machines with sound cards too.

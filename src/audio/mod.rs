@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub use output::{AudioOut, say};
+pub use output::{AudioOut, SOUND_THREAD_NICE, say};
 pub use player::{
     DEFAULT_LATE_TOLERANCE, PlayEvent, PlayOptions, PlayOutcome, Stopped, TimedClip, play_plan,
     timeline,

@@ -19,6 +19,15 @@
 //! outvoted, while a real change (the stream slipping after an underrun, a
 //! device clock that runs a little fast or slow) is followed within half a
 //! second.
+//!
+//! # Priority
+//!
+//! On a busy machine a sound thread that waits for the processor lets the
+//! device run dry, and every cue after it sounds late. The threads that
+//! opening the stream starts (this module's own, the audio library's and
+//! the sound-server client's) are given a higher priority, a niceness of
+//! [`SOUND_THREAD_NICE`], where the system allows it (root, or a
+//! `RLIMIT_NICE` that permits it); elsewhere they keep the normal one.
 
 use std::fmt;
 use std::num::NonZeroU32;
@@ -35,6 +44,10 @@ use rodio::mixer::{Mixer, MixerSource};
 
 use super::{AudioError, CueSink};
 use crate::clip::Clip;
+
+/// The niceness the sound threads are given when the system allows it
+/// (the normal one is 0; lower runs first).
+pub const SOUND_THREAD_NICE: i32 = -11;
 
 /// How long [`AudioOut::open`] waits for the device to start asking for
 /// audio. Sound servers take one to two seconds to open a stream.
@@ -124,6 +137,7 @@ impl AudioOut {
     /// [`open`](Self::open), failing with [`AudioError::NotStarted`] if the
     /// device has not asked for audio within `timeout`.
     pub fn open_with_timeout(timeout: Duration) -> Result<AudioOut, AudioError> {
+        let threads_before = threads();
         let (opened_tx, opened_rx) = mpsc::channel();
         let (close_tx, close_rx) = mpsc::channel::<()>();
         let device_thread = std::thread::Builder::new()
@@ -158,6 +172,7 @@ impl AudioOut {
             device_thread: Some(device_thread),
         };
         out.warm_up(timeout)?;
+        raise_sound_threads(&threads_before);
         tracing::debug!(?out, "audio output open");
         Ok(out)
     }
@@ -394,6 +409,46 @@ where
         },
         None,
     )
+}
+
+/// This process's threads: id and name.
+fn threads() -> Vec<(i32, String)> {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|entry| {
+            let tid = entry.file_name().to_str()?.parse().ok()?;
+            let name = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            Some((tid, name.trim_end().to_string()))
+        })
+        .collect()
+}
+
+/// Gives the threads started since `before` was taken, bar the session's
+/// own (the async runtime's and the clip decoder's), the priority of
+/// [`SOUND_THREAD_NICE`] where the system allows it.
+fn raise_sound_threads(before: &[(i32, String)]) {
+    let ours = |name: &str| name.starts_with("tokio") || name == "clips";
+    let mut raised = Vec::new();
+    for (tid, name) in threads() {
+        if before.iter().any(|(t, _)| *t == tid) || ours(&name) {
+            continue;
+        }
+        let Some(pid) = rustix::process::Pid::from_raw(tid) else {
+            continue;
+        };
+        match rustix::process::setpriority_process(Some(pid), SOUND_THREAD_NICE) {
+            Ok(()) => raised.push(name),
+            Err(err) => {
+                tracing::info!(
+                    "the sound threads keep the normal priority ({err}): on a busy machine cues may sound late"
+                );
+                return;
+            }
+        }
+    }
+    tracing::debug!(?raised, nice = SOUND_THREAD_NICE, "sound threads raised");
 }
 
 fn device_error(doing: &str, err: &cpal::Error) -> AudioError {
