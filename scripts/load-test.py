@@ -557,7 +557,9 @@ def main():
         f"{(cpu['a1'] - cpu['a0']) / cpu['a_wall'] * 100:.0f} % of a core",
         "each clip is handed to the output 250 ms before its deadline (src/session.rs, "
         "src/daemon/session_task.rs; before, under this load cues sounded up to 26 ms late and "
-        "one was dropped as stale); 256 connections are served at once and those waiting on "
+        "one was dropped as stale); the sound threads run at a higher priority where the system "
+        "allows it (src/audio/output.rs; before, on a busy machine cues were up to 65 ms late as "
+        "the device ran dry); 256 connections are served at once and those waiting on "
         "their client make room (src/daemon/connection.rs, mod.rs; with the former 64, 136 of "
         "200 clients holding a connection would never have been answered)", problems_load)
     rate_b = tally_b.sent / cpu["b_wall"]
