@@ -19,21 +19,11 @@ import subprocess
 import sys
 import time
 
-ROWS = []
-FAILURES = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reportrows import Report  # noqa: E402
 
-
-def log(*args):
-    print("boundaries:", *args, file=sys.stderr, flush=True)
-
-
-def row(area, tried, times, held, fixed, problems):
-    """One table row; `problems` lists what did not hold."""
-    if problems:
-        FAILURES.extend(f"{area}: {p}" for p in problems)
-        held = "**did not hold:** " + "; ".join(problems) + (f" ({held})" if held else "")
-    cells = (str(c).replace("|", "\\|") for c in (area, tried, times, held, fixed))
-    ROWS.append("| " + " | ".join(cells) + " |")
+REPORT = Report("boundaries")
+log, row, FAILURES = REPORT.log, REPORT.row, REPORT.failures
 
 
 class Home:
@@ -676,12 +666,7 @@ def main():
     finally:
         dbus.terminate()
         dbus.wait()
-    for line in ROWS:
-        print(line)
-    if FAILURES:
-        for failure in FAILURES:
-            log("FAILED:", failure)
-        sys.exit(1)
+    REPORT.finish()
 
 
 if __name__ == "__main__":

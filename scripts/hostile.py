@@ -32,24 +32,15 @@ import time
 import wave
 import math
 
-ROWS = []
-FAILURES = []
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reportrows import Report  # noqa: E402
+
+REPORT = Report("hostile")
+log, row, FAILURES = REPORT.log, REPORT.row, REPORT.failures
+
 MB = 1024 * 1024
 MAX_LINE = 64 * 1024
 HALF_LINE = b'{"version":1,"requ'
-
-
-def log(*args):
-    print("hostile:", *args, file=sys.stderr, flush=True)
-
-
-def row(area, tried, times, held, fixed, problems):
-    """One table row; `problems` lists what did not hold."""
-    if problems:
-        FAILURES.extend(f"{area}: {p}" for p in problems)
-        held = "**did not hold:** " + "; ".join(problems) + (f" ({held})" if held else "")
-    cells = (str(c).replace("|", "\\|") for c in (area, tried, times, held, fixed))
-    ROWS.append("| " + " | ".join(cells) + " |")
 
 
 class Home:
@@ -745,12 +736,7 @@ def main():
     log("shell metacharacters in phrases")
     shell_phrases(Home(binary, work, "speech"))
 
-    for line in ROWS:
-        print(line)
-    if FAILURES:
-        for failure in FAILURES:
-            log("FAILED:", failure)
-        sys.exit(1)
+    REPORT.finish()
 
 
 if __name__ == "__main__":

@@ -34,6 +34,12 @@ import threading
 import time
 import wave
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reportrows import Report  # noqa: E402
+
+REPORT = Report("load-test", clock=True)
+log, row, FAILURES = REPORT.log, REPORT.row, REPORT.failures
+
 ROUTINE = "hip-knee-mobility"
 TEMPO = 2.0  # counts every 2 s: more cues a minute
 RATE = 48_000
@@ -49,25 +55,6 @@ REPLY_TIMEOUT_S = 10
 UNHARMED_MS = 20.0
 # the priority the clients run at (see `under_load`)
 NICE = 10
-
-ROWS = []
-FAILURES = []
-
-
-STARTED = time.monotonic()
-
-
-def log(*args):
-    print(f"load-test: [{time.monotonic() - STARTED:5.0f} s]", *args, file=sys.stderr,
-          flush=True)
-
-
-def row(area, tried, times, held, fixed, problems):
-    if problems:
-        FAILURES.extend(f"{area}: {p}" for p in problems)
-        held = "**did not hold:** " + "; ".join(problems) + (f" ({held})" if held else "")
-    cells = (str(c).replace("|", "\\|") for c in (area, tried, times, held, fixed))
-    ROWS.append("| " + " | ".join(cells) + " |")
 
 
 def percentile(values, p):
@@ -575,12 +562,7 @@ def main():
         f"8 s; daemon RSS {state['rss'][0] / 1024:.1f} MiB before the load, "
         f"{state['rss'][1] / 1024:.1f} MiB after",
         "nothing needed", problems_control)
-    for line in ROWS:
-        print(line)
-    if FAILURES:
-        for failure in FAILURES:
-            log("FAILED:", failure)
-        sys.exit(1)
+    REPORT.finish()
 
 
 if __name__ == "__main__":
