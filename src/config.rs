@@ -141,6 +141,7 @@ impl Config {
         Options {
             level: self.session.level,
             length: self.session.length,
+            length_preferred: self.session.length.is_some(),
             detail: self.session.detail,
             tempo: self.session.tempo,
             session_number: None,

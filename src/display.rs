@@ -25,12 +25,15 @@ fn clock_tenths(ms: Ms) -> String {
 /// repetitions are folded into one line each.
 pub fn plan_table(plan: &Plan) -> String {
     let mut out = String::new();
+    let steps = match plan.steps.len() {
+        1 => "1 step".to_string(),
+        n => format!("{n} steps"),
+    };
     let _ = writeln!(
         out,
-        "{} — {} in {} steps",
+        "{} — {} in {steps}",
         plan.routine,
-        HumanMs(plan.total_ms),
-        plan.steps.len()
+        HumanMs(plan.total_ms)
     );
     let _ = writeln!(out);
     let width = plan
@@ -124,7 +127,8 @@ fn fold(run: &[Cue]) -> String {
         .map(|c| c.text.trim_end_matches('.'))
         .collect();
     let ticks = run.iter().filter(|c| c.kind == CueKind::Tick).count();
-    let presses = run.iter().filter(|c| c.kind == CueKind::Press).count();
+    let press = run.iter().find(|c| c.kind == CueKind::Press);
+    let release = run.iter().find(|c| c.kind == CueKind::Release);
     let mut parts = Vec::new();
     if !spoken.is_empty() {
         let list = if spoken.len() > 6 {
@@ -143,15 +147,34 @@ fn fold(run: &[Cue]) -> String {
     if ticks > 0 {
         parts.push(format!("{ticks} soft ticks"));
     }
-    if presses > 0 {
-        parts.push("\"Press.\" … \"Release.\" each time".to_string());
+    if let (Some(press), Some(release)) = (press, release) {
+        let each = if reps == 1 { "" } else { " each time" };
+        parts.push(format!("\"{}\" … \"{}\"{each}", press.text, release.text));
+    }
+    let mut inside: Vec<&str> = Vec::new();
+    for (kind, what) in [
+        (CueKind::Breathe, "breathing"),
+        (CueKind::Halfway, "halfway"),
+        (CueKind::Remaining, "time left"),
+        (CueKind::Countdown, "3-2-1"),
+    ] {
+        if run.iter().any(|c| c.kind == kind) {
+            inside.push(what);
+        }
+    }
+    if !inside.is_empty() {
+        parts.push(format!("in each hold: {}", inside.join(", ")));
+    }
+    if let Some(between) = run.iter().find(|c| c.kind == CueKind::Move) {
+        parts.push(format!("\"{}\" between", between.text));
     }
     let span = run.last().map_or(0, |c| c.end_ms()) - run[0].at_ms;
-    format!(
-        "{reps} repetitions over {}: {}",
-        HumanMs(span),
-        parts.join("; ")
-    )
+    let repetitions = if reps == 1 {
+        "1 repetition".to_string()
+    } else {
+        format!("{reps} repetitions")
+    };
+    format!("{repetitions} over {}: {}", HumanMs(span), parts.join("; "))
 }
 
 fn span_ms(span: Span<Ms>) -> String {
@@ -238,19 +261,27 @@ fn what(step: &Step) -> String {
             hold,
             count,
         } => {
-            let mut s = format!("{} times", span_count(*reps));
-            match hold {
-                Some(hold) => s.push_str(&format!(", each held {}", span_ms(*hold))),
-                None => s.push_str(&format!(", one every {}", HumanMs(*tempo))),
+            let once = *reps == Span::exactly(1);
+            let mut s = if once {
+                "once".to_string()
+            } else {
+                format!("{} times", span_count(*reps))
+            };
+            match (hold, once) {
+                (Some(hold), true) => s.push_str(&format!(", held {}", span_ms(*hold))),
+                (Some(hold), false) => s.push_str(&format!(", each held {}", span_ms(*hold))),
+                (None, _) => s.push_str(&format!(", one every {}", HumanMs(*tempo))),
             }
-            match count {
-                CountMode::Every => {}
-                CountMode::Milestones => s.push_str(", counting milestones"),
-                CountMode::None => s.push_str(", ticks only"),
+            // how a single repetition is counted does not matter
+            match (count, once) {
+                (_, true) | (CountMode::Every, _) => {}
+                (CountMode::Milestones, _) => s.push_str(", counting milestones"),
+                (CountMode::None, _) => s.push_str(", ticks only"),
             }
             parts.push(s);
         }
         Work::Group { parts: p } => parts.push(format!("{} parts", p.len())),
+        Work::Wait => parts.push("waits for the go signal".to_string()),
     }
     if !step.sides.is_empty() {
         parts.push(format!("sides: {}", step.sides.join(", ")));

@@ -34,6 +34,7 @@ fn state_word(state: SessionState) -> &'static str {
         SessionState::Idle => "idle",
         SessionState::Running => "running",
         SessionState::Paused => "paused",
+        SessionState::Waiting => "waiting",
         SessionState::Finished => "finished",
     }
 }
@@ -186,6 +187,9 @@ pub fn block(status: &Status) -> Vec<String> {
         other => format!("  [{}]", state_word(other)),
     };
     lines.push(format!("{routine}{state}"));
+    if status.state == SessionState::Waiting {
+        lines.push("Waiting for you: press play or run `massage-cue resume` to carry on.".into());
+    }
     let mut step = match (status.step, status.steps) {
         (Some(i), Some(n)) => format!("Step {} of {n}", i + 1),
         (Some(i), None) => format!("Step {}", i + 1),

@@ -15,6 +15,16 @@ pub enum Level {
     High,
 }
 
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Level::Low => "low",
+            Level::Mid => "mid",
+            Level::High => "high",
+        })
+    }
+}
+
 /// How much is said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,6 +62,10 @@ pub struct Options {
     pub level: Level,
     /// Fit the session to this length instead of using `level`.
     pub length: Option<Ms>,
+    /// The length is a standing preference (from the configuration), not
+    /// asked for this session: a routine that cannot reach it is planned
+    /// at `level` instead, with a note.
+    pub length_preferred: bool,
     pub detail: Detail,
     /// Speed factor on every tempo: 1.25 is a quarter faster, 0.8 slower.
     pub tempo: f64,
@@ -65,6 +79,7 @@ impl Default for Options {
         Options {
             level: Level::Mid,
             length: None,
+            length_preferred: false,
             detail: Detail::Normal,
             tempo: 1.0,
             session_number: None,
@@ -103,8 +118,16 @@ pub enum CueKind {
     Side,
     /// "Round 2 of 3."
     Round,
-    /// A step's `move` text, or the name of the next position.
+    /// A step's `move` text, the name of the next position, a `between`
+    /// after a held repetition, or a `restart` back to the first position.
     Move,
+    /// "Begin.": timed work starts after a transition.
+    Begin,
+    /// The soft reminder of a step that waits for the go signal; the
+    /// session waits when it is reached.
+    Wait,
+    /// A reminder to breathe during a long hold.
+    Breathe,
     Halfway,
     /// "30 seconds left."
     Remaining,
@@ -179,6 +202,10 @@ pub struct Plan {
     /// for want of room.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// What the user is told about this session's options: a length that
+    /// was out of reach and what was planned instead.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 mod choice;
@@ -234,8 +261,42 @@ pub fn plan(
     if !(0.25..=4.0).contains(&options.tempo) {
         return Err(PlanError::BadTempo(options.tempo));
     }
-    let values = choose(routine, options, lengths)?;
+    let mut notes = Vec::new();
+    let values = match choose(routine, options, lengths) {
+        Ok(values) => values,
+        Err(PlanError::LengthOutOfReach {
+            target, min, max, ..
+        }) if options.length_preferred => {
+            notes.push(format!(
+                "the configured length of {target} is outside what \"{}\" allows ({min} to {max}); \
+                 planned at level {} instead",
+                routine.name, options.level
+            ));
+            let at_level = Options {
+                length: None,
+                ..options.clone()
+            };
+            choose(routine, &at_level, lengths)?
+        }
+        Err(PlanError::LengthOutOfReach {
+            target, min, max, ..
+        }) if close_to(target.0, min.0, max.0) => {
+            let nearest = target.0.clamp(min.0, max.0);
+            notes.push(format!(
+                "{target} is just outside what \"{}\" allows; planned for {} instead",
+                routine.name,
+                HumanMs(nearest)
+            ));
+            let nearest = Options {
+                length: Some(nearest),
+                ..options.clone()
+            };
+            choose(routine, &nearest, lengths)?
+        }
+        Err(err) => return Err(err),
+    };
     let mut plan = with_length_phrase(routine, options, lengths, &values);
+    plan.notes = notes;
     if let (Some(target), Some(span)) = (options.length, routine.length)
         && !(span.low..=span.high).contains(&target)
     {
@@ -247,6 +308,61 @@ pub fn plan(
         ));
     }
     Ok(plan)
+}
+
+/// A length this close to what a routine can reach (in percent of the
+/// nearest end) is taken as that end, with a note: a routine with no ranges
+/// asked for its own length, give or take the announcements.
+const CLOSE_PERCENT: u64 = 5;
+
+fn close_to(target: Ms, min: Ms, max: Ms) -> bool {
+    let nearest = target.clamp(min, max);
+    target.abs_diff(nearest) * 100 <= nearest * CLOSE_PERCENT
+}
+
+/// What `check` says of a routine's recommended `length` against what its
+/// ranges give at the low and high ends (`low_ms`, `high_ms`): a length that
+/// cannot be reached, and a `--level` that falls outside it.
+pub fn length_warnings(routine: &Routine, low_ms: Ms, high_ms: Ms) -> Vec<String> {
+    let Some(span) = routine.length else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let (low, high) = (HumanMs(span.low), HumanMs(span.high));
+    if high_ms < span.low || low_ms > span.high {
+        out.push(format!(
+            "the recommended length of {low} to {high} cannot be reached: the ranges give {} to {}",
+            HumanMs(low_ms),
+            HumanMs(high_ms)
+        ));
+        return out;
+    }
+    // a level within a few percent of the recommended length is on it
+    if low_ms < span.low && !close_to(low_ms, span.low, span.high) {
+        out.push(format!(
+            "at --level low a session lasts {}, shorter than the recommended {low}",
+            HumanMs(low_ms)
+        ));
+    }
+    if high_ms > span.high && !close_to(high_ms, span.low, span.high) {
+        out.push(format!(
+            "at --level high a session lasts {}, longer than the recommended {high}",
+            HumanMs(high_ms)
+        ));
+    }
+    if low_ms > span.low {
+        out.push(format!(
+            "the recommended length of {low} cannot be reached: the shortest session lasts {}",
+            HumanMs(low_ms)
+        ));
+    }
+    if high_ms < span.high {
+        out.push(format!(
+            "the recommended length of {high} cannot be reached: the longest session lasts {}",
+            HumanMs(high_ms)
+        ));
+    }
+    out
 }
 
 /// How many cues `--length` may build while it searches: a bundled

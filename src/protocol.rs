@@ -83,6 +83,7 @@ impl StartOptions {
         }
         if let Some(length) = self.length_ms {
             base.length = Some(length);
+            base.length_preferred = false;
         }
         if let Some(detail) = self.detail {
             base.detail = detail.into();
@@ -239,6 +240,8 @@ pub enum SessionState {
     Idle,
     Running,
     Paused,
+    /// At a step that waits for the go signal (resume, toggle, play).
+    Waiting,
     /// The session played to its end.
     Finished,
 }

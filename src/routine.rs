@@ -100,12 +100,55 @@ pub struct Step {
     pub positions: Positions,
     /// Spoken between positions.
     pub move_text: Option<String>,
+    /// Spoken after each held repetition, in the rest before the next one
+    /// ("Move down about a centimetre.").
+    pub between: Option<String>,
+    /// Spoken when the work goes back to the first position for a new side
+    /// or round ("Start again at the top.").
+    pub restart: Option<String>,
     /// The step (parts, sides and all) is repeated; `1` when not set.
     pub rounds: Span<u32>,
-    /// Pause after each held repetition, and between rounds and sides.
+    /// Pause after each held repetition.
     pub rest: Ms,
+    /// The time the hands get to move at each change, after it is announced.
+    pub transitions: Transitions,
+    /// Said at the start of each hold; the planner's default when `None`.
+    pub hold_say: Option<String>,
+    /// Said at the end of each hold; the planner's default when `None`.
+    pub release_say: Option<String>,
     /// Where the step begins in its file (1-based line), for warnings.
     pub line: u32,
+}
+
+/// How long the hands get to move at each kind of change, counted from
+/// the end of the change's announcement to the start of work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transitions {
+    /// `change`: to a new step, part or round.
+    pub change: Ms,
+    /// `switch`: to the next side (long enough to walk round a table).
+    pub switch: Ms,
+    /// `move_time`: to the next position along the body.
+    pub move_time: Ms,
+}
+
+impl Transitions {
+    /// The defaults for a kind of routine: a giver walks round a table to
+    /// change sides; someone massaging themselves only changes hands.
+    pub fn for_kind(kind: Kind) -> Transitions {
+        match kind {
+            Kind::Partner => Transitions {
+                change: 4_000,
+                switch: 8_000,
+                move_time: 2_000,
+            },
+            Kind::SelfMassage => Transitions {
+                change: 3_000,
+                switch: 3_000,
+                move_time: 2_000,
+            },
+        }
+    }
 }
 
 /// What a step does.
@@ -124,6 +167,9 @@ pub enum Work {
     },
     /// Sub-steps in order; parts are never groups themselves.
     Group { parts: Vec<Step> },
+    /// The step is announced, then the session waits for the giver's go
+    /// signal (turning the receiver over, warming with a lamp).
+    Wait,
 }
 
 /// Where along the body a step's work repeats.

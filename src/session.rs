@@ -17,6 +17,8 @@ pub const STALE_AFTER: Ms = 150;
 pub const PREV_GRACE: Ms = 3_000;
 /// Silence after the "Resuming" phrase before the plan carries on.
 pub const RESUME_GAP: Ms = 400;
+/// While a step waits for the go signal, its reminder is said this often.
+pub const REMIND_EVERY: Ms = 60_000;
 
 /// The state a client sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +27,9 @@ pub enum State {
     Idle,
     Running,
     Paused,
+    /// A waiting step was reached: the session carries on at the go
+    /// signal (resume, toggle, play).
+    Waiting,
     Finished,
 }
 
@@ -38,6 +43,12 @@ enum Phase {
     },
     Paused {
         pos: Ms,
+    },
+    /// At the waiting step's reminder (cue `cue`), last said at clock time
+    /// `said_at`.
+    Waiting {
+        cue: usize,
+        said_at: Ms,
     },
     Finished,
 }
@@ -116,6 +127,7 @@ impl Session {
         match self.phase {
             Phase::Running { .. } => State::Running,
             Phase::Paused { .. } => State::Paused,
+            Phase::Waiting { .. } => State::Waiting,
             Phase::Finished => State::Finished,
         }
     }
@@ -133,6 +145,7 @@ impl Session {
                 anchor_pos,
             } => (anchor_pos + now.saturating_sub(anchor_at)).min(self.plan.total_ms),
             Phase::Paused { pos } => pos,
+            Phase::Waiting { cue, .. } => self.plan.cues[cue].at_ms,
             Phase::Finished => self.plan.total_ms,
         }
     }
@@ -166,6 +179,18 @@ impl Session {
     /// late does not move the cue. Staleness is still measured from the
     /// deadline, and the session ends at its end, not before.
     pub fn due_ahead(&mut self, now: Ms, ahead: Ms) -> Due {
+        if let Phase::Waiting { cue, said_at } = self.phase {
+            // the reminder again, every minute, until the go signal
+            let again = said_at + REMIND_EVERY;
+            if now + ahead < again {
+                return Due::Wait(again - ahead);
+            }
+            self.phase = Phase::Waiting {
+                cue,
+                said_at: again.max(now.saturating_sub(ahead)),
+            };
+            return Due::Play(cue);
+        }
         let Phase::Running { .. } = self.phase else {
             return Due::Nothing;
         };
@@ -175,6 +200,15 @@ impl Session {
                 return Due::Wait(deadline - ahead);
             }
             self.next += 1;
+            if cue.kind == CueKind::Wait {
+                // said even when late: it is the one cue that says the
+                // session now waits
+                self.phase = Phase::Waiting {
+                    cue: self.next - 1,
+                    said_at: deadline,
+                };
+                return Due::Play(self.next - 1);
+            }
             if now.saturating_sub(deadline) <= STALE_AFTER {
                 return Due::Play(self.next - 1);
             }
@@ -189,9 +223,11 @@ impl Session {
     }
 
     /// Pauses at `now`; returns false when there was nothing to pause.
+    /// A waiting session pauses at its waiting step, which waits again
+    /// when resumed.
     pub fn pause(&mut self, now: Ms) -> bool {
         match self.phase {
-            Phase::Running { .. } => {
+            Phase::Running { .. } | Phase::Waiting { .. } => {
                 let pos = self.position(now);
                 self.phase = Phase::Paused { pos };
                 true
@@ -220,26 +256,40 @@ impl Session {
         if pos < cue.end_ms() { cue.at_ms } else { pos }
     }
 
-    /// What is said when resuming: "Resuming: Deep stroking, 7 of 15."
-    pub fn resume_phrase(&self, now: Ms) -> String {
+    /// What is said when resuming: "Resuming: Deep stroking, 7 of 15.";
+    /// nothing at the go signal of a waiting step, whose next step is
+    /// announced at once.
+    pub fn resume_phrase(&self, now: Ms) -> Option<String> {
+        if let Phase::Waiting { .. } = self.phase {
+            return None;
+        }
         let point = self.resume_point(now);
         let status = self.status_at(point, State::Paused);
-        match status.step_name {
+        Some(match status.step_name {
             Some(name) => wording::resuming(&name, status.rep.zip(status.reps)),
             None => wording::resuming(&self.plan.routine, None),
-        }
+        })
     }
 
-    /// Resumes a paused session at `now`. The caller first says the
-    /// [`Session::resume_phrase`], which lasts `phrase_ms`; the plan carries
-    /// on from the [`Session::resume_point`] once it is said.
+    /// Resumes a paused session at `now`, or carries a waiting one on (the
+    /// go signal). The caller first says the [`Session::resume_phrase`],
+    /// which lasts `phrase_ms`; the plan carries on from the
+    /// [`Session::resume_point`] once it is said. A waiting session carries
+    /// on after its reminder.
     pub fn resume(&mut self, now: Ms, phrase_ms: Ms) -> bool {
-        let Phase::Paused { .. } = self.phase else {
-            return false;
-        };
-        let pos = self.resume_point(now);
-        self.seek(pos, Some(now + phrase_ms + RESUME_GAP));
-        true
+        match self.phase {
+            Phase::Paused { .. } => {
+                let pos = self.resume_point(now);
+                self.seek(pos, Some(now + phrase_ms + RESUME_GAP));
+                true
+            }
+            Phase::Waiting { cue, .. } => {
+                let pos = self.plan.cues[cue].end_ms();
+                self.seek(pos, Some(now));
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Moves to plan offset `pos`: running from clock time `from` when
@@ -256,10 +306,11 @@ impl Session {
         };
     }
 
-    /// A jump keeps a running session running and a paused one paused.
+    /// A jump keeps a running session running and a paused one paused; a
+    /// waiting one runs from where it jumps to.
     fn jump(&mut self, now: Ms, pos: Ms) {
         match self.phase {
-            Phase::Running { .. } => self.seek(pos, Some(now)),
+            Phase::Running { .. } | Phase::Waiting { .. } => self.seek(pos, Some(now)),
             Phase::Paused { .. } => self.seek(pos, None),
             Phase::Finished => {}
         }

@@ -48,6 +48,10 @@ pub struct SavedOptions {
     pub level: Level,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length_ms: Option<Ms>,
+    /// The length came from the configuration (see
+    /// [`plan::Options::length_preferred`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub length_preferred: bool,
     pub detail: Detail,
     pub tempo: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,6 +65,7 @@ impl From<&plan::Options> for SavedOptions {
         SavedOptions {
             level: options.level.into(),
             length_ms: options.length,
+            length_preferred: options.length_preferred,
             detail: options.detail.into(),
             tempo: options.tempo,
             session_number: options.session_number,
@@ -75,6 +80,7 @@ impl From<&SavedOptions> for plan::Options {
         plan::Options {
             level: saved.level.into(),
             length: saved.length_ms,
+            length_preferred: saved.length_preferred,
             detail: saved.detail.into(),
             tempo: saved.tempo,
             session_number: saved.session_number,
@@ -283,7 +289,8 @@ mod tests {
             level: plan::Level::High,
             detail: plan::Detail::Full,
             tempo: 0.8,
-            length: None,
+            length: Some(25 * 60_000),
+            length_preferred: true,
             session_number: Some(2),
             cues: CueSettings {
                 remaining: vec![60_000],

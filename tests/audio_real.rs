@@ -252,6 +252,7 @@ fn a_rendered_session_has_every_onset_within_a_millisecond_of_the_plan() {
         steps: Vec::new(),
         cues,
         warnings: Vec::new(),
+        notes: Vec::new(),
     };
     let path = scratch("render.wav");
     let summary = render_to_wav(

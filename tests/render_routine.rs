@@ -5,18 +5,18 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::onsets::read_wav_mono;
 use massage_cue::clip::SESSION_RATE;
+use massage_cue::config::Config;
 use massage_cue::speech::Sound;
 use massage_cue::voice::{Voice, VoiceSettings};
 
-fn bin() -> Command {
+fn bin(home: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_massage-cue"));
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let home = tempfile::tempdir().expect("temp dir").keep();
     cmd.env("MASSAGE_CUE_SOUNDS", root.join("sounds"))
         .env("MASSAGE_CUE_ROUTINES", root.join("routines"))
         .env("XDG_CONFIG_HOME", home.join("config"))
@@ -29,8 +29,9 @@ fn bin() -> Command {
 #[test]
 fn a_rendered_seed_routine_puts_every_cue_on_its_millisecond() {
     let dir = tempfile::tempdir().expect("temp dir");
+    let home = dir.path().join("home");
     let wav = dir.path().join("session.wav");
-    let out = bin()
+    let out = bin(&home)
         .args(["render", "hip-knee-mobility", "-o"])
         .arg(&wav)
         .output()
@@ -41,7 +42,7 @@ fn a_rendered_seed_routine_puts_every_cue_on_its_millisecond() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = bin()
+    let out = bin(&home)
         .args(["plan", "hip-knee-mobility", "--json"])
         .output()
         .expect("runs");
@@ -67,12 +68,13 @@ fn a_rendered_seed_routine_puts_every_cue_on_its_millisecond() {
     let total_ms = plan["total_ms"].as_f64().expect("total_ms");
     assert!((samples.len() as f64 * 1000.0 / rate as f64) >= total_ms - 1.0);
 
-    // The same clips the binary used: the bundled pack, no speech engine.
+    // The same clips the binary used: the bundled pack, and the phrases
+    // it rendered with the default speech command, from its cache.
     let voice = Voice::new(VoiceSettings {
         sounds_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sounds")),
-        cache_dir: None,
-        command: Vec::new(),
-        timeout: std::time::Duration::from_secs(1),
+        cache_dir: Some(home.join("cache/massage-cue/speech")),
+        command: Config::default().voice.command,
+        timeout: std::time::Duration::from_secs(10),
         rate: SESSION_RATE,
     });
     let one_ms = rate as i64 / 1000;

@@ -95,6 +95,9 @@ pub(super) fn show(name: &str) -> Result<(), CommandError> {
 pub(super) fn plan(args: &PlanArgs) -> Result<(), CommandError> {
     let (routine, options, voice) = session_parts(&args.routine, &args.session)?;
     let plan = plan_with_voice(&routine, &options, &voice)?;
+    for note in &plan.notes {
+        eprintln!("note: {note}");
+    }
     for warning in &plan.warnings {
         eprintln!("warning: {warning}");
     }
@@ -165,6 +168,9 @@ pub(super) fn render(args: &crate::cli::RenderArgs) -> Result<(), CommandError> 
     let plan = voice
         .plan(&routine, &options)
         .map_err(|e| CommandError::BadInput(e.to_string()))?;
+    for note in &plan.notes {
+        eprintln!("note: {note}");
+    }
     for warning in &plan.warnings {
         eprintln!("warning: {warning}");
     }

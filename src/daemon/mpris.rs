@@ -118,7 +118,8 @@ impl Shown {
 fn playback_status(state: SessionState) -> PlaybackStatus {
     match state {
         SessionState::Running => PlaybackStatus::Playing,
-        SessionState::Paused => PlaybackStatus::Paused,
+        // play is the go signal of a waiting step
+        SessionState::Paused | SessionState::Waiting => PlaybackStatus::Paused,
         SessionState::Idle | SessionState::Finished => PlaybackStatus::Stopped,
     }
 }

@@ -371,6 +371,7 @@ impl SessionTask {
         self.voice.forget();
         let voice = self.voice.clone();
         let (plan, clips) = make_plan(&routine, &options, &voice)?;
+        let notes = (!plan.notes.is_empty()).then(|| plan.notes.join("; "));
         // A session replaced by another keeps the open output: no second
         // wait for the sound server, no gap.
         let output = match std::mem::take(&mut self.audio) {
@@ -423,7 +424,7 @@ impl SessionTask {
             logged: false,
         });
         self.save(now);
-        Ok(None)
+        Ok(notes)
     }
 
     fn session_mut(&mut self) -> Result<&mut Active, Refusal> {
@@ -450,7 +451,14 @@ impl SessionTask {
         if active.session.state() == State::Running {
             return Ok(None);
         }
-        let say = active.session.resume_phrase(now);
+        let Some(say) = active.session.resume_phrase(now) else {
+            // the go signal at a waiting step: the next step is announced
+            // at once, with nothing said about resuming
+            active.session.resume(now, 0);
+            self.message = None;
+            self.save(now);
+            return Ok(None);
+        };
         let point = active.session.resume_point(now);
         if matches!(self.audio, Audio::Lost) {
             self.retry_audio();
@@ -903,6 +911,7 @@ impl SessionTask {
                 State::Idle => SessionState::Idle,
                 State::Running => SessionState::Running,
                 State::Paused => SessionState::Paused,
+                State::Waiting => SessionState::Waiting,
                 State::Finished => SessionState::Finished,
             },
             routine: Some(status.routine),

@@ -110,6 +110,7 @@ fn step_knobs(step: &Step, out: &mut Vec<Knob>) {
                 step_knobs(part, out);
             }
         }
+        Work::Wait => {}
     }
 }
 

@@ -1,7 +1,7 @@
 //! Routines and clip lengths built in code, for the unit tests of the
 //! planner and the session.
 
-use crate::routine::{Kind, Ms, Positions, Routine, Span, Step, Work};
+use crate::routine::{Kind, Ms, Positions, Routine, Span, Step, Transitions, Work};
 use crate::speech::{ClipLengths, Sound};
 
 /// Every phrase lasts 100 ms per word; a tick 50 ms, the chime 1 s.
@@ -29,8 +29,13 @@ pub(crate) fn step(name: &str, work: Work) -> Step {
         sides: vec![],
         positions: Positions::Count(1),
         move_text: None,
+        between: None,
+        restart: None,
         rounds: Span::exactly(1),
         rest: 0,
+        transitions: Transitions::for_kind(Kind::Partner),
+        hold_say: None,
+        release_say: None,
         line: 1,
     }
 }

@@ -5,7 +5,7 @@ use proptest::prelude::*;
 
 use super::fixtures::{self, Words, step};
 use super::*;
-use crate::routine::{CountMode, Positions, Span, Step, Work};
+use crate::routine::{CountMode, Kind, Positions, Span, Step, Transitions, Work};
 use crate::speech::Sound;
 
 /// Every phrase lasts far longer than any tempo.
@@ -269,11 +269,18 @@ fn sides_rounds_and_positions_each_have_their_cue() {
             "Switch to the right side."
         ]
     );
-    // two moves per side, per round
-    assert_eq!(
-        texts(&p, CueKind::Move),
-        vec!["Move down one palm width."; 8]
-    );
+    // two moves per side, per round; back to the first place for every
+    // side and round after the first
+    let restart = "Start again at the first place.";
+    let moves = ["Move down one palm width."; 2];
+    let mut expected: Vec<&str> = Vec::new();
+    for again in [false, true, true, true] {
+        if again {
+            expected.push(restart);
+        }
+        expected.extend(moves);
+    }
+    assert_eq!(texts(&p, CueKind::Move), expected);
     // three countdowns per stretch, twelve stretches
     assert_eq!(texts(&p, CueKind::Countdown).len(), 36);
 }
@@ -538,7 +545,10 @@ fn arb_work() -> impl Strategy<Value = Work> {
             1u32..25,
             0u32..10,
             400u64..5_000,
-            proptest::option::of(arb_span_ms(500, 8_000)),
+            proptest::option::of(prop_oneof![
+                arb_span_ms(500, 8_000),
+                arb_span_ms(15_000, 70_000)
+            ]),
             arb_count()
         )
             .prop_map(|(reps, extra, tempo, hold, count)| Work::Counted {
@@ -561,8 +571,9 @@ fn arb_leaf() -> impl Strategy<Value = Step> {
         1u32..3,
         0u64..3_000,
         proptest::bool::ANY,
+        proptest::bool::ANY,
     )
-        .prop_map(|(work, sides, positions, rounds, rest, say)| {
+        .prop_map(|(work, sides, positions, rounds, rest, say, worded)| {
             let mut s = step("Technique", work);
             s.sides = ["left", "right", "centre"][..sides]
                 .iter()
@@ -578,6 +589,14 @@ fn arb_leaf() -> impl Strategy<Value = Step> {
             if say {
                 s.say = Some("Something else".into());
             }
+            if worded {
+                s.hold_say = Some("Stretch".into());
+                s.release_say = Some("And relax".into());
+                if let Work::Counted { hold: Some(_), .. } = s.work {
+                    s.between = Some("Move down a little".into());
+                }
+                s.restart = Some("Start again at the top".into());
+            }
             s
         })
 }
@@ -586,7 +605,108 @@ fn arb_step() -> impl Strategy<Value = Step> {
     prop_oneof![
         3 => arb_leaf(),
         1 => proptest::collection::vec(arb_leaf(), 1..3).prop_map(|parts| step("Group", Work::Group { parts })),
+        1 => Just(step("Turn over", Work::Wait)),
     ]
+}
+
+/// The teacher's rules, checked on any plan of steps with the fixtures'
+/// partner transitions: every change is announced before the time to make
+/// it; every stretch of timed work of 30 s or more has a time cue; every
+/// hold of 20 s or more is announced with its length and has a cue inside.
+fn assert_teaches(p: &Plan, r: &Routine) -> Result<(), TestCaseError> {
+    let moves = Transitions::for_kind(Kind::Partner);
+    // the transition owed since work last ran, and where the announcing ended
+    let mut owed: Ms = 0;
+    let mut said_until: Ms = 0;
+    for (i, cue) in p.cues.iter().enumerate() {
+        let before = i.checked_sub(1).map(|j| p.cues[j].kind);
+        let owes = match cue.kind {
+            CueKind::Announce | CueKind::Part => Some(moves.change),
+            CueKind::Round if !cue.text.starts_with("Round 1 ") => Some(moves.change),
+            CueKind::Side if cue.text.starts_with("Switch") => Some(moves.switch),
+            // a `between` is said after a release, inside held work
+            CueKind::Move if before != Some(CueKind::Release) => Some(moves.move_time),
+            CueKind::Round | CueKind::Side | CueKind::Move | CueKind::Tip => Some(0),
+            _ => None,
+        };
+        if let Some(ms) = owes {
+            owed = owed.max(ms);
+            said_until = cue.end_ms();
+            continue;
+        }
+        let starts_work = matches!(cue.kind, CueKind::Begin | CueKind::Count | CueKind::Tick)
+            || (cue.kind == CueKind::Press && before != Some(CueKind::Count));
+        if starts_work && owed > 0 {
+            prop_assert!(
+                cue.at_ms >= said_until + owed,
+                "{cue:?} starts work {} ms after the change was said, {owed} ms owed",
+                cue.at_ms - said_until
+            );
+            owed = 0;
+        } else if starts_work {
+            owed = 0;
+        }
+    }
+    let guiding = |from: Ms, to: Ms| {
+        p.cues.iter().any(|c| {
+            c.at_ms > from
+                && c.end_ms() <= to
+                && matches!(c.kind, CueKind::Halfway | CueKind::Remaining)
+        })
+    };
+    for (i, cue) in p.cues.iter().enumerate() {
+        match cue.kind {
+            CueKind::Begin => {
+                // the stretch runs until the next cue that is not inside it
+                let end = p.cues[i + 1..]
+                    .iter()
+                    .find(|c| {
+                        !matches!(
+                            c.kind,
+                            CueKind::Halfway
+                                | CueKind::Remaining
+                                | CueKind::Countdown
+                                | CueKind::Next
+                        )
+                    })
+                    .map_or(p.total_ms, |c| c.at_ms);
+                if end - cue.at_ms >= 30_000 + 400 {
+                    prop_assert!(
+                        guiding(cue.at_ms, end),
+                        "no time cue in the stretch at {}",
+                        cue.at_ms
+                    );
+                }
+            }
+            CueKind::Press => {
+                let release = p.cues[i..]
+                    .iter()
+                    .find(|c| c.kind == CueKind::Release)
+                    .expect("a release");
+                if release.at_ms - cue.at_ms >= 20_000 {
+                    prop_assert!(
+                        guiding(cue.at_ms, release.at_ms),
+                        "no cue in the hold at {}",
+                        cue.at_ms
+                    );
+                    let step = cue.step.expect("a hold is in a step");
+                    let said = p.cues.iter().any(|c| {
+                        c.step == Some(step)
+                            && matches!(c.kind, CueKind::Announce | CueKind::Part)
+                            && c.text.starts_with("Hold")
+                    });
+                    prop_assert!(
+                        said,
+                        "the hold's length is not said in step {} of {:?}",
+                        step,
+                        r.steps[step].name
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn arb_level() -> impl Strategy<Value = Level> {
@@ -619,6 +739,7 @@ proptest! {
                 prop_assert!(cue.at_ms >= s.start_ms && cue.end_ms() <= s.end_ms);
             }
         }
+        assert_teaches(&p, &r)?;
     }
 
 }

@@ -1,30 +1,122 @@
 //! Builds the timeline of one session from a routine whose ranges have
-//! been resolved. Spoken cues are laid end to end with calm gaps; counts
-//! fall at the start of each repetition; cues inside a timed stretch are
-//! placed only where they fit, so no two cues ever overlap.
+//! been resolved, the way a teacher beside the giver would cue it: every
+//! change (a step, part, round, side or position) is announced at the start
+//! of the move, then the hands get the step's transition time to move, then
+//! work starts clearly, with its first count or "Begin.". Counts fall at the
+//! start of each repetition; the guidance inside a stretch of timed work or
+//! a hold follows one table ([`guidance`]) and is placed only where it fits,
+//! so no two cues ever overlap.
 
 use crate::routine::{CountMode, Ms, Routine, Step, Work};
 use crate::speech::{ClipLengths, Sound};
 
 use super::choice::Values;
 use super::wording;
-use super::{Cue, CueKind, Detail, Options, Plan, PlannedStep, Rep};
+use super::{Cue, CueKind, CueSettings, Detail, Options, Plan, PlannedStep, Rep};
 
 /// Silence after a spoken cue before the next one in a sequence.
 const GAP: Ms = 400;
-/// Extra time after the announcements to place the hands before work starts.
-const READY: Ms = 600;
 /// The least silence between a count and the next repetition's count, or
 /// between two cues inside a stretch.
 const MIN_SILENCE: Ms = 150;
 /// After `prepare`, time to get into position.
 const SETTLE: Ms = 2_000;
-/// A timed stretch shorter than this has no countdown.
-const COUNTDOWN_MIN: Ms = 5_000;
+
+/// Which guidance a stretch gets, by what it is and how long it lasts: the
+/// one rule for every stretch of timed work (each side, position, part and
+/// round) and every hold. `docs/routines.md` prints this table.
+///
+/// | cue | timed work | a hold |
+/// |---|---|---|
+/// | "3. 2. 1." (`[cues] countdown`) | 5 s or more | 20 s or more |
+/// | "Halfway." | 30 s or more | 20 s or more |
+/// | "30 seconds left." (each of `[cues] remaining`) | at or after halfway, at least 10 s after it where "Halfway." is said, and the stretch at least 5 s longer than the time left | the same |
+/// | "Breathe slowly." at a quarter | never | 40 s or more |
+/// | "Next: …" after the last time-left cue | the step's last stretch | never |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GuidanceRule {
+    pub countdown_min: Ms,
+    pub halfway_min: Ms,
+    pub breathe_min: Option<Ms>,
+}
+
+/// The rule for a stretch of timed work.
+pub(crate) const TIMED: GuidanceRule = GuidanceRule {
+    countdown_min: 5_000,
+    halfway_min: 30_000,
+    breathe_min: None,
+};
+/// The rule for a hold.
+pub(crate) const HOLD: GuidanceRule = GuidanceRule {
+    countdown_min: 20_000,
+    halfway_min: 20_000,
+    breathe_min: Some(40_000),
+};
 /// A time-left cue is given only when the stretch is this much longer.
 const REMAINING_MARGIN: Ms = 5_000;
-/// "Halfway" only for stretches at least this long.
-const HALFWAY_MIN: Ms = 30_000;
+/// A time-left cue comes at least this long after "Halfway.".
+const AFTER_HALFWAY: Ms = 10_000;
+
+/// A cue wanted at `at` ms from a stretch's start, most useful first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Wanted {
+    pub at: Ms,
+    pub kind: CueKind,
+    pub text: String,
+}
+
+/// The guidance a stretch of `length` ms gets under `rule`, in the order
+/// it is placed (the most useful first, so it wins where cues collide).
+pub(crate) fn guidance(rule: GuidanceRule, length: Ms, cues: &CueSettings) -> Vec<Wanted> {
+    let mut wanted = Vec::new();
+    if length >= rule.countdown_min {
+        for n in (1..=cues.countdown).rev() {
+            if let Some(at) = length.checked_sub(n as Ms * 1000) {
+                wanted.push(Wanted {
+                    at,
+                    kind: CueKind::Countdown,
+                    text: wording::countdown(n),
+                });
+            }
+        }
+    }
+    let mut remaining = cues.remaining.clone();
+    remaining.sort_unstable_by(|a, b| b.cmp(a));
+    for left in remaining {
+        // never before halfway, and well after "Halfway." where that is
+        // said, so that a short stretch is not talked through
+        let at = length.saturating_sub(left);
+        let after_halfway = if length >= rule.halfway_min {
+            at >= length / 2 + AFTER_HALFWAY
+        } else {
+            at >= length / 2
+        };
+        if after_halfway && length >= left + REMAINING_MARGIN {
+            wanted.push(Wanted {
+                at: length - left,
+                kind: CueKind::Remaining,
+                text: wording::remaining(left),
+            });
+        }
+    }
+    if length >= rule.halfway_min {
+        wanted.push(Wanted {
+            at: length / 2,
+            kind: CueKind::Halfway,
+            text: wording::HALFWAY.to_string(),
+        });
+    }
+    if let Some(min) = rule.breathe_min
+        && length >= min
+    {
+        wanted.push(Wanted {
+            at: length / 4,
+            kind: CueKind::Breathe,
+            text: wording::BREATHE.to_string(),
+        });
+    }
+    wanted
+}
 
 /// A step with its ranges resolved.
 #[derive(Debug)]
@@ -44,6 +136,7 @@ enum ResolvedWork<'a> {
         count: CountMode,
     },
     Group(Vec<Resolved<'a>>),
+    Wait,
 }
 
 fn resolve<'a>(step: &'a Step, values: &mut Values<'_>, tempo_factor: f64) -> Resolved<'a> {
@@ -68,6 +161,7 @@ fn resolve<'a>(step: &'a Step, values: &mut Values<'_>, tempo_factor: f64) -> Re
                 .map(|part| resolve(part, values, tempo_factor))
                 .collect(),
         ),
+        Work::Wait => ResolvedWork::Wait,
     };
     Resolved { step, rounds, work }
 }
@@ -94,6 +188,7 @@ pub(crate) fn build(
         options,
         cues: Vec::new(),
         t: 0,
+        moving: 0,
         step: None,
         warnings: Vec::new(),
     };
@@ -142,6 +237,7 @@ pub(crate) fn build(
         steps: planned,
         cues: b.cues,
         warnings: b.warnings,
+        notes: Vec::new(),
     }
 }
 
@@ -153,17 +249,14 @@ struct Builder<'a> {
     lengths: &'a dyn ClipLengths,
     options: &'a Options,
     cues: Vec<Cue>,
-    /// Where the next sequential cue goes.
+    /// Where the next sequential cue goes: past the last one and a calm gap.
     t: Ms,
+    /// The transition time owed before work starts: the longest of the
+    /// changes announced since work last ran (a side switch announced with
+    /// a part's name takes the longer of the two, not both).
+    moving: Ms,
     step: Option<usize>,
     warnings: Vec<String>,
-}
-
-/// A cue waiting for a place inside a timed stretch.
-struct Candidate {
-    at: Ms,
-    kind: CueKind,
-    text: String,
 }
 
 impl Builder<'_> {
@@ -201,6 +294,20 @@ impl Builder<'_> {
         self.t += duration;
     }
 
+    /// A change was just announced: the hands get `ms` to move before work
+    /// starts.
+    fn transition(&mut self, ms: Ms) {
+        self.moving = self.moving.max(ms);
+    }
+
+    /// Where work starts: after the last announcement and the transition
+    /// time owed (never sooner than the calm gap already counted in `t`).
+    fn begin(&mut self) -> Ms {
+        let start = self.t + self.moving.saturating_sub(GAP);
+        self.moving = 0;
+        start
+    }
+
     fn warn(&mut self, step: &Step, what: String) {
         let line = format!("step \"{}\" (line {}): {what}", step.name, step.line);
         if !self.warnings.contains(&line) {
@@ -208,20 +315,49 @@ impl Builder<'_> {
         }
     }
 
-    /// A step of the routine: its announcement, then its work.
+    /// A step of the routine: its announcement, the time to change to it,
+    /// then its work; or, for a waiting step, the wait.
     fn top_step(&mut self, r: &Resolved, next: Option<&str>) {
         self.announce(CueKind::Announce, r);
+        if let ResolvedWork::Wait = r.work {
+            // the reminder is said once now, then every minute while waiting
+            self.speak(CueKind::Wait, wording::WAITING);
+            return;
+        }
+        self.transition(r.step.transitions.change);
         self.body(r, next);
     }
 
-    /// The name (or `say`), how many or how long, and at `full` the tip.
+    /// The name (or `say`), how much for the whole step and how long each
+    /// hold lasts, and at `full` the tip.
     fn announce(&mut self, kind: CueKind, r: &Resolved) {
         self.speak(kind, &wording::sentence(spoken_name(r.step)));
         if self.options.detail != Detail::Brief {
+            let step = r.step;
+            let places = step.positions.len();
+            let sides = &step.sides;
             match r.work {
-                ResolvedWork::Timed(time) => self.speak(kind, &wording::how_long(time)),
-                ResolvedWork::Counted { reps, .. } => self.speak(kind, &wording::times(reps)),
-                ResolvedWork::Group(_) => {}
+                ResolvedWork::Timed(time) => self.speak(
+                    kind,
+                    &wording::amount_of_time(time, places, sides, r.rounds),
+                ),
+                ResolvedWork::Counted { reps, hold, .. } => {
+                    if !(reps == 1 && hold.is_some() && places == 1 && sides.is_empty()) {
+                        self.speak(
+                            kind,
+                            &wording::amount_of_reps(reps, places, sides, r.rounds),
+                        );
+                    }
+                    if let Some(hold) = hold {
+                        self.speak(kind, &wording::hold_each(hold, reps));
+                    }
+                }
+                ResolvedWork::Group(_) => {
+                    if let Some(text) = wording::amount_of_group(sides, r.rounds) {
+                        self.speak(kind, &text);
+                    }
+                }
+                ResolvedWork::Wait => {}
             }
         }
         if self.options.detail == Detail::Full
@@ -231,9 +367,9 @@ impl Builder<'_> {
         }
     }
 
-    /// Rounds, then sides, then positions, each with its cue, around the
-    /// work itself. `next` is the following step, previewed in the last
-    /// stretch of this one.
+    /// Rounds, then sides, then positions, each change announced with its
+    /// transition time, around the work itself. `next` is the following
+    /// step, previewed in the last stretch of this one.
     fn body(&mut self, r: &Resolved, next: Option<&str>) {
         let step = r.step;
         let sides: Vec<Option<&str>> = if step.sides.is_empty() {
@@ -243,22 +379,28 @@ impl Builder<'_> {
         };
         let positions = step.positions.len().max(1);
         let chunks = r.rounds as usize * sides.len() * positions as usize;
+        let moves = &step.transitions;
         let mut chunk = 0;
         for round in 1..=r.rounds {
             if r.rounds > 1 {
-                if round > 1 {
-                    self.t += step.rest;
-                }
                 self.speak(CueKind::Round, &wording::round(round, r.rounds));
+                if round > 1 {
+                    self.transition(moves.change);
+                }
             }
             for (s, side) in sides.iter().enumerate() {
                 if let Some(side) = side {
                     if s == 0 {
                         self.speak(CueKind::Side, &wording::first_side(side));
                     } else {
-                        self.t += step.rest;
                         self.speak(CueKind::Side, &wording::switch_side(side));
+                        self.transition(moves.switch);
                     }
+                }
+                let again = s > 0 || round > 1;
+                if again && positions > 1 && step.positions.label(0).is_none() {
+                    let text = step.restart.as_deref().unwrap_or(wording::RESTART);
+                    self.speak(CueKind::Move, &wording::sentence(text));
                 }
                 for p in 0..positions {
                     if p > 0 {
@@ -267,13 +409,13 @@ impl Builder<'_> {
                             (None, None) => self.speak(CueKind::Move, wording::MOVE_ON),
                             (None, Some(_)) => {}
                         }
+                        self.transition(moves.move_time);
                     }
                     if let Some(label) = step.positions.label(p) {
                         self.speak(CueKind::Move, &wording::sentence(label));
                     }
                     chunk += 1;
                     let stretch = Stretch {
-                        only: chunks == 1,
                         next: if chunk == chunks { next } else { None },
                         last: chunk == chunks,
                     };
@@ -301,6 +443,7 @@ impl Builder<'_> {
             ResolvedWork::Group(parts) => {
                 for (i, part) in parts.iter().enumerate() {
                     self.announce(CueKind::Part, part);
+                    self.transition(part.step.transitions.change);
                     let next = if stretch.last && i + 1 == parts.len() {
                         stretch.next
                     } else {
@@ -309,6 +452,8 @@ impl Builder<'_> {
                     self.body(part, next);
                 }
             }
+            // a part never waits (the parser refuses it)
+            ResolvedWork::Wait => {}
         }
     }
 
@@ -326,7 +471,7 @@ impl Builder<'_> {
     /// each. When a count takes longer than the tempo allows, the whole
     /// stretch falls back to ticks.
     fn counted(&mut self, step: &Step, reps: u32, tempo: Ms, mode: CountMode) {
-        let start = self.t + READY;
+        let start = self.begin();
         let texts: Vec<Option<String>> = (1..=reps)
             .map(|n| Self::count_text(mode, n, reps))
             .collect();
@@ -340,7 +485,9 @@ impl Builder<'_> {
             self.warn(
                 step,
                 format!(
-                    "the count \"{text}\" takes {ms} ms to say, more than the {tempo} ms tempo allows; soft ticks are used instead"
+                    "the count \"{text}\" takes {ms} ms to say, but a {tempo} ms tempo leaves \
+                     {room} ms for it after the {MIN_SILENCE} ms of silence between counts; \
+                     soft ticks are used instead"
                 ),
             );
             true
@@ -371,9 +518,13 @@ impl Builder<'_> {
         self.t = start + reps as Ms * tempo;
     }
 
-    /// Repetitions of press, hold, release, with `rest` after each.
+    /// Repetitions of press, hold, release, with `rest` after each (and the
+    /// step's `between` said in it). A long hold gets guidance inside it.
     fn held(&mut self, step: &Step, reps: u32, hold: Ms, mode: CountMode) {
-        let mut at = self.t + READY;
+        let hold_word = wording::sentence(step.hold_say.as_deref().unwrap_or(wording::PRESS));
+        let release_word =
+            wording::sentence(step.release_say.as_deref().unwrap_or(wording::RELEASE));
+        let mut at = self.begin();
         for n in 1..=reps {
             let rep = Some(Rep { n, of: reps });
             let mut press_at = at;
@@ -382,99 +533,92 @@ impl Builder<'_> {
                 press_at = cue.end_ms() + MIN_SILENCE;
                 self.cues.push(cue);
             }
-            let press = self.cue(press_at, CueKind::Press, wording::PRESS, rep);
+            let press = self.cue(press_at, CueKind::Press, &hold_word, rep);
             let release_at = (press_at + hold).max(press.end_ms() + MIN_SILENCE);
             if release_at > press_at + hold {
                 self.warn(
                     step,
                     format!(
-                        "the {hold} ms hold is shorter than saying \"press\"; it is lengthened"
+                        "the {hold} ms hold is shorter than saying \"{hold_word}\"; it is lengthened"
                     ),
                 );
             }
-            self.cues.push(press);
-            let release = self.cue(release_at, CueKind::Release, wording::RELEASE, rep);
+            let mut placed = vec![press];
+            let inside = shifted(
+                guidance(HOLD, release_at - press_at, &self.options.cues),
+                press_at,
+            );
+            self.place(&mut placed, inside, press_at, release_at, rep);
+            placed.sort_by_key(|cue| cue.at_ms);
+            self.cues.extend(placed);
+            let release = self.cue(release_at, CueKind::Release, &release_word, rep);
             let end = release.end_ms();
             self.cues.push(release);
             at = end + if n < reps { step.rest.max(GAP) } else { GAP };
+            if let (Some(text), true) = (&step.between, n < reps) {
+                // it belongs to the repetition it follows
+                let cue = self.cue(
+                    end + MIN_SILENCE,
+                    CueKind::Move,
+                    &wording::sentence(text),
+                    rep,
+                );
+                at = at.max(cue.end_ms() + GAP);
+                self.cues.push(cue);
+            }
         }
         self.t = at;
     }
 
-    /// A stretch of timed work: a countdown at its end, time-left cues and
-    /// the next step's preview in the step's last stretch, "halfway" in a
-    /// long step done in one stretch. Cues that would collide are left out,
-    /// the most useful kept first.
+    /// A stretch of timed work: "Begin." at its start, then the guidance
+    /// of [`TIMED`], and in the step's last stretch the next step's preview
+    /// after the last time-left cue. Cues that would collide are left out,
+    /// the most useful kept.
     fn timed(&mut self, time: Ms, stretch: &Stretch) {
-        let start = self.t + READY;
+        let start = self.begin();
         let end = start + time;
-        let mut wanted: Vec<Candidate> = Vec::new();
-        if time >= COUNTDOWN_MIN {
-            for n in (1..=self.options.cues.countdown).rev() {
-                if let Some(at) = end.checked_sub(n as Ms * 1000) {
-                    wanted.push(Candidate {
-                        at,
-                        kind: CueKind::Countdown,
-                        text: wording::countdown(n),
-                    });
-                }
-            }
-        }
-        let mut placed: Vec<Cue> = Vec::new();
-        self.place(&mut placed, wanted, start, end);
-
-        if stretch.last {
-            let mut remaining = self.options.cues.remaining.clone();
-            remaining.sort_unstable_by(|a, b| b.cmp(a));
-            let last = remaining.last().copied();
-            for left in remaining {
-                if time < left + REMAINING_MARGIN {
-                    continue;
-                }
-                let at = end - left;
-                let cue = Candidate {
-                    at,
-                    kind: CueKind::Remaining,
-                    text: wording::remaining(left),
+        let begin = self.cue(start, CueKind::Begin, wording::BEGIN, None);
+        let mut placed: Vec<Cue> = vec![begin];
+        let wanted = shifted(guidance(TIMED, time, &self.options.cues), start);
+        let last_left = wanted
+            .iter()
+            .filter(|w| w.kind == CueKind::Remaining)
+            .map(|w| w.at)
+            .max();
+        for w in wanted {
+            let said = self.place(&mut placed, vec![w.clone()], start, end, None);
+            if let (Some(end_of_cue), Some(next), true) = (
+                said,
+                stretch.next,
+                Some(w.at) == last_left && w.kind == CueKind::Remaining,
+            ) {
+                let preview = Wanted {
+                    at: end_of_cue + MIN_SILENCE,
+                    kind: CueKind::Next,
+                    text: wording::next(next),
                 };
-                let said = self.place(&mut placed, vec![cue], start, end);
-                if let (Some(end_of_cue), Some(next), true) =
-                    (said, stretch.next, Some(left) == last)
-                {
-                    let preview = Candidate {
-                        at: end_of_cue + MIN_SILENCE,
-                        kind: CueKind::Next,
-                        text: wording::next(next),
-                    };
-                    self.place(&mut placed, vec![preview], start, end);
-                }
+                self.place(&mut placed, vec![preview], start, end, None);
             }
-        }
-        if stretch.only && time >= HALFWAY_MIN {
-            let halfway = Candidate {
-                at: start + time / 2,
-                kind: CueKind::Halfway,
-                text: wording::HALFWAY.to_string(),
-            };
-            self.place(&mut placed, vec![halfway], start, end);
         }
         placed.sort_by_key(|cue| cue.at_ms);
         self.cues.extend(placed);
         self.t = end;
     }
 
-    /// Places each candidate that fits inside `[start, end)` without
+    /// Places each wanted cue that fits inside `[start, end)` without
     /// touching a cue already placed; returns where the last placed one ends.
+    /// Inside a hold, the cues belong to its repetition `rep`.
     fn place(
         &self,
         placed: &mut Vec<Cue>,
-        wanted: Vec<Candidate>,
+        wanted: Vec<Wanted>,
         start: Ms,
         end: Ms,
+        rep: Option<Rep>,
     ) -> Option<Ms> {
         let mut last_end = None;
-        for candidate in wanted {
-            let cue = self.cue(candidate.at, candidate.kind, &candidate.text, None);
+        for w in wanted {
+            let cue = self.cue(w.at, w.kind, &w.text, rep);
             let fits = cue.at_ms >= start
                 && cue.end_ms() + MIN_SILENCE <= end
                 && placed.iter().all(|other| {
@@ -490,10 +634,19 @@ impl Builder<'_> {
     }
 }
 
+/// `wanted`, moved from a stretch's own time to the session's.
+fn shifted(wanted: Vec<Wanted>, start: Ms) -> Vec<Wanted> {
+    wanted
+        .into_iter()
+        .map(|w| Wanted {
+            at: start + w.at,
+            ..w
+        })
+        .collect()
+}
+
 /// Where a stretch of work sits in its step.
 struct Stretch<'a> {
-    /// The step is done in this one stretch.
-    only: bool,
     /// The step's last stretch.
     last: bool,
     /// The following step, previewed in this stretch.

@@ -29,6 +29,16 @@ pub const RELEASE: &str = "Release.";
 pub const HALFWAY: &str = "Halfway.";
 pub const SESSION_COMPLETE: &str = "Session complete.";
 pub const MOVE_ON: &str = "Move on.";
+/// Timed work starts.
+pub const BEGIN: &str = "Begin.";
+/// A step that waits for the go signal, said when it is reached and then
+/// every minute.
+pub const WAITING: &str = "Carry on when you are ready.";
+/// A reminder inside a long hold.
+pub const BREATHE: &str = "Breathe slowly.";
+/// Back to the first of unnamed positions for a new side or round, when
+/// the step has no `restart` of its own.
+pub const RESTART: &str = "Start again at the first place.";
 pub const RESUMING: &str = "Resuming:";
 
 /// How many repetitions: "15 times.", "Once."
@@ -67,6 +77,85 @@ fn duration_words(ms: Ms) -> String {
 /// How long a timed step lasts: "2 minutes.", "45 seconds."
 pub fn how_long(ms: Ms) -> String {
     sentence(&duration_words(ms))
+}
+
+/// "each leg" for sides named "left leg" and "right leg", "each side" for
+/// "left" and "right", "each of the 3 sides" otherwise.
+fn each_side(sides: &[String]) -> String {
+    let rests: Vec<&str> = sides
+        .iter()
+        .map(|side| {
+            let side = side.trim();
+            side.split_once(char::is_whitespace)
+                .map_or("", |(_, rest)| rest.trim())
+        })
+        .collect();
+    match rests.first() {
+        Some(first) if rests.iter().all(|r| r == first) && !first.is_empty() => {
+            format!("each {first}")
+        }
+        Some(_) if rests.iter().all(|r| r.is_empty()) && sides.len() == 2 => "each side".into(),
+        _ => format!("each of the {} sides", sides.len()),
+    }
+}
+
+/// Where one stretch's amount repeats: ", at each of 5 places, on each side, 2 rounds".
+fn repeats(places: u32, sides: &[String], rounds: u32) -> String {
+    let mut out = String::new();
+    if places > 1 {
+        out.push_str(&format!(" at each of {places} places"));
+    }
+    if !sides.is_empty() {
+        if places > 1 {
+            out.push(',');
+        }
+        out.push_str(&format!(" on {}", each_side(sides)));
+    }
+    if rounds > 1 {
+        out.push_str(&format!(", {rounds} rounds"));
+    }
+    out
+}
+
+/// How much timed work a whole step holds: "2 minutes." for one stretch;
+/// "5 minutes: 30 seconds at each of 5 places, on each side." when it
+/// repeats at places, on sides or in rounds.
+pub fn amount_of_time(time: Ms, places: u32, sides: &[String], rounds: u32) -> String {
+    let stretches = u64::from(places.max(1)) * sides.len().max(1) as u64 * u64::from(rounds.max(1));
+    if stretches == 1 {
+        return how_long(time);
+    }
+    sentence(&format!(
+        "{}: {}{}",
+        duration_words(time * stretches),
+        duration_words(time),
+        repeats(places, sides, rounds)
+    ))
+}
+
+/// How many repetitions a whole step holds: "15 times.", "14 times at each
+/// of 3 places.", "10 times on each leg."
+pub fn amount_of_reps(reps: u32, places: u32, sides: &[String], rounds: u32) -> String {
+    let many = match reps {
+        1 => "once".to_string(),
+        n => format!("{n} times"),
+    };
+    sentence(&format!("{many}{}", repeats(places, sides, rounds)))
+}
+
+/// What a step in parts says of itself: "On each leg.", "2 rounds.", or
+/// nothing (its parts say their own amounts).
+pub fn amount_of_group(sides: &[String], rounds: u32) -> Option<String> {
+    let text = repeats(1, sides, rounds);
+    let text = text.trim_start_matches([',', ' ']);
+    (!text.is_empty()).then(|| sentence(text))
+}
+
+/// The length of each hold, said when the step is announced: "Hold each
+/// for 1 minute.", "Hold for 1 minute." when there is one.
+pub fn hold_each(hold: Ms, reps: u32) -> String {
+    let each = if reps == 1 { "" } else { " each" };
+    format!("Hold{each} for {}.", duration_words(hold))
 }
 
 /// "30 seconds left."
@@ -145,6 +234,10 @@ pub fn stock_phrases() -> Vec<String> {
         SESSION_COMPLETE,
         MOVE_ON,
         RESUMING,
+        BEGIN,
+        WAITING,
+        BREATHE,
+        RESTART,
         "Left side.",
         "Right side.",
         "Switch to the left side.",

@@ -67,6 +67,7 @@ pub fn check_files_to(paths: &[PathBuf], out: &mut dyn Write) -> io::Result<Chec
 /// range, each warning once.
 pub fn plan_warnings(routine: &Routine) -> Vec<String> {
     let mut warnings: Vec<String> = Vec::new();
+    let mut totals = Vec::new();
     for level in [Level::Low, Level::High] {
         let options = Options {
             level,
@@ -74,6 +75,7 @@ pub fn plan_warnings(routine: &Routine) -> Vec<String> {
         };
         match plan::plan(routine, &options, &Estimate) {
             Ok(plan) => {
+                totals.push(plan.total_ms);
                 for warning in plan.warnings {
                     if !warnings.contains(&warning) {
                         warnings.push(warning);
@@ -87,6 +89,9 @@ pub fn plan_warnings(routine: &Routine) -> Vec<String> {
                 }
             }
         }
+    }
+    if let [low, high] = totals[..] {
+        warnings.extend(plan::length_warnings(routine, low, high));
     }
     warnings
 }

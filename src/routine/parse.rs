@@ -16,7 +16,7 @@ use super::suggest::closest;
 use super::value::{
     self, CountRule, DurationRule, ValueError, count_span, duration, duration_span, format_ms, text,
 };
-use super::{CountMode, Kind, Ms, Positions, Routine, Span, Step, Work};
+use super::{CountMode, Kind, Ms, Positions, Routine, Span, Step, Transitions, Work};
 
 /// Reads and validates a routine file. Files over 1 MiB are refused before
 /// they are read; I/O errors name the file.
@@ -124,7 +124,17 @@ pub(super) const TOP_KEYS: &[&str] = &[
     "defaults",
     "step",
 ];
-pub(super) const DEFAULT_KEYS: &[&str] = &["tempo", "count", "rest", "hold"];
+pub(super) const DEFAULT_KEYS: &[&str] = &[
+    "tempo",
+    "count",
+    "rest",
+    "hold",
+    "change",
+    "switch",
+    "move_time",
+    "hold_say",
+    "release_say",
+];
 pub(super) const STEP_KEYS: &[&str] = &[
     "name",
     "say",
@@ -140,6 +150,14 @@ pub(super) const STEP_KEYS: &[&str] = &[
     "positions",
     "move",
     "rounds",
+    "change",
+    "switch",
+    "move_time",
+    "between",
+    "restart",
+    "hold_say",
+    "release_say",
+    "wait",
 ];
 /// Words people write for a step key.
 const STEP_SYNONYMS: &[(&str, &str)] = &[
@@ -156,6 +174,10 @@ const STEP_SYNONYMS: &[(&str, &str)] = &[
     ("instructions", "tip"),
     ("repeat", "rounds"),
     ("parts", "part"),
+    ("transition", "change"),
+    ("press", "hold_say"),
+    ("release", "release_say"),
+    ("pause", "wait"),
 ];
 
 pub(super) const TIME: DurationRule = DurationRule {
@@ -179,6 +201,13 @@ pub(super) const HOLD: DurationRule = DurationRule {
 };
 pub(super) const REST: DurationRule = DurationRule {
     what: "a rest",
+    min: 0,
+    max: MAX_REST,
+    range: false,
+};
+/// `change`, `switch` and `move_time`: the time to move at a change.
+pub(super) const TRANSITION: DurationRule = DurationRule {
+    what: "a transition time",
     min: 0,
     max: MAX_REST,
     range: false,
@@ -228,21 +257,28 @@ pub(super) const COURSE: CountRule = CountRule {
 
 /// What a step or part takes from `[defaults]` or from its group step
 /// when it does not say otherwise.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct Inherited {
     tempo: Ms,
     count: CountMode,
     rest: Ms,
     hold: Option<Span<Ms>>,
+    transitions: Transitions,
+    hold_say: Option<String>,
+    release_say: Option<String>,
 }
 
-impl Default for Inherited {
-    fn default() -> Self {
+impl Inherited {
+    /// What a step gets when neither it nor `[defaults]` says otherwise.
+    fn for_kind(kind: Kind) -> Self {
         Inherited {
             tempo: 2_000,
             count: CountMode::Every,
             rest: 0,
             hold: None,
+            transitions: Transitions::for_kind(kind),
+            hold_say: None,
+            release_say: None,
         }
     }
 }
@@ -445,9 +481,10 @@ impl Checker<'_> {
             None => Some(Vec::new()),
         };
         let prepare = self.read(fields.get("prepare"), "prepare", |v| text(v, true));
+        let base = Inherited::for_kind(kind.unwrap_or_default());
         let defaults = match fields.get("defaults") {
-            Some(v) => self.defaults(v),
-            None => Inherited::default(),
+            Some(v) => self.defaults(v, base),
+            None => base,
         };
         let steps = self.steps(fields.get("step"), fields.misspelled("step"), &defaults);
         Some(Routine {
@@ -496,8 +533,7 @@ impl Checker<'_> {
         cautions.into_iter().collect()
     }
 
-    fn defaults(&mut self, value: &Value<'_>) -> Inherited {
-        let base = Inherited::default();
+    fn defaults(&mut self, value: &Value<'_>, base: Inherited) -> Inherited {
         let DeValue::Table(table) = value.get_ref() else {
             self.report(
                 value.span().start,
@@ -513,17 +549,38 @@ impl Checker<'_> {
             return base;
         };
         let fields = self.fields(table, "defaults", Scope::Defaults);
-        let tempo = self.read(fields.get("tempo"), "defaults.tempo", |v| {
-            duration(v, &TEMPO)
+        self.inherit(&fields, "defaults", &base)
+    }
+
+    /// The keys a table hands down (to its steps, or a step to its parts),
+    /// each taken from `base` when the table does not set it.
+    fn inherit(&mut self, fields: &Fields<'_, '_>, path: &str, base: &Inherited) -> Inherited {
+        let key = |k: &str| join(path, k);
+        let tempo = self.read(fields.get("tempo"), &key("tempo"), |v| duration(v, &TEMPO));
+        let count = self.read(fields.get("count"), &key("count"), count_mode);
+        let rest = self.read(fields.get("rest"), &key("rest"), |v| duration(v, &REST));
+        let hold = self.read(fields.get("hold"), &key("hold"), hold);
+        let mut transition = |k: &str, inherited: Ms| {
+            self.read(fields.get(k), &key(k), |v| duration(v, &TRANSITION))
+                .unwrap_or(inherited)
+        };
+        let transitions = Transitions {
+            change: transition("change", base.transitions.change),
+            switch: transition("switch", base.transitions.switch),
+            move_time: transition("move_time", base.transitions.move_time),
+        };
+        let hold_say = self.read(fields.get("hold_say"), &key("hold_say"), |v| text(v, false));
+        let release_say = self.read(fields.get("release_say"), &key("release_say"), |v| {
+            text(v, false)
         });
-        let count = self.read(fields.get("count"), "defaults.count", count_mode);
-        let rest = self.read(fields.get("rest"), "defaults.rest", |v| duration(v, &REST));
-        let hold = self.read(fields.get("hold"), "defaults.hold", hold);
         Inherited {
             tempo: tempo.unwrap_or(base.tempo),
             count: count.unwrap_or(base.count),
             rest: rest.unwrap_or(base.rest),
             hold: hold.unwrap_or(base.hold),
+            transitions,
+            hold_say: hold_say.or_else(|| base.hold_say.clone()),
+            release_say: release_say.or_else(|| base.release_say.clone()),
         }
     }
 
@@ -678,10 +735,8 @@ impl Checker<'_> {
         let say = self.read(fields.get("say"), &key("say"), |v| text(v, false));
         let tip = self.read(fields.get("tip"), &key("tip"), |v| text(v, true));
         let move_text = self.read(fields.get("move"), &key("move"), |v| text(v, false));
-        let tempo = self.read(fields.get("tempo"), &key("tempo"), |v| duration(v, &TEMPO));
-        let hold = self.read(fields.get("hold"), &key("hold"), hold);
-        let rest = self.read(fields.get("rest"), &key("rest"), |v| duration(v, &REST));
-        let count = self.read(fields.get("count"), &key("count"), count_mode);
+        let between = self.read(fields.get("between"), &key("between"), |v| text(v, false));
+        let restart = self.read(fields.get("restart"), &key("restart"), |v| text(v, false));
         let rounds = self.read(fields.get("rounds"), &key("rounds"), |v| {
             count_span(v, &ROUNDS)
         });
@@ -698,13 +753,17 @@ impl Checker<'_> {
         };
 
         // what this step hands down to its parts
-        let own = Inherited {
-            tempo: tempo.unwrap_or(inherited.tempo),
-            count: count.unwrap_or(inherited.count),
-            rest: rest.unwrap_or(inherited.rest),
-            hold: hold.unwrap_or(inherited.hold),
-        };
-        let work = self.work(&fields, at, path, what, &own);
+        let own = self.inherit(&fields, path, inherited);
+        let wait = self.read(fields.get("wait"), &key("wait"), boolean);
+        if let (Some(true), Scope::Part, Some(wait_at)) = (wait, scope, fields.key_at("wait")) {
+            self.report(
+                wait_at,
+                &key("wait"),
+                ValueError::new("a part cannot wait; only a whole step waits for the go signal")
+                    .hint("make the wait a [[step]] of its own, before or after this one"),
+            );
+        }
+        let work = self.work(&fields, at, path, what, &own, wait == Some(true));
 
         if let (Some(at), Some(positions)) = (fields.key_at("move"), &positions) {
             if positions.len() < 2 {
@@ -714,6 +773,54 @@ impl Checker<'_> {
                     ValueError::new("`move` is spoken between positions; add `positions`")
                         .hint("e.g. `positions = 3`, or `positions = [\"neck\", \"shoulders\"]`"),
                 );
+            }
+        }
+        if let (Some(at), Some(positions)) = (fields.key_at("restart"), &positions) {
+            if positions.len() < 2 {
+                self.report(
+                    at,
+                    &key("restart"),
+                    ValueError::new(
+                        "`restart` is spoken when the work goes back to the first position; \
+                         add `positions`",
+                    )
+                    .hint("e.g. `positions = 5` with `restart = \"Start again at the top.\"`"),
+                );
+            }
+        }
+        let held = matches!(work, Some((Work::Counted { hold: Some(_), .. }, _)));
+        if let (Some(at), false, Some(_)) = (fields.key_at("between"), held, &work) {
+            self.report(
+                at,
+                &key("between"),
+                ValueError::new(format!(
+                    "`between` is spoken in the rest after each held repetition; this {what} has no hold"
+                ))
+                .hint("add `hold = \"3s\"` and `reps`, or use `move` between positions"),
+            );
+        }
+        if let (Some((Work::Wait, _)), true) = (&work, scope == Scope::Step) {
+            for k in [
+                "sides",
+                "positions",
+                "rounds",
+                "move",
+                "restart",
+                "between",
+                "tempo",
+                "hold",
+                "count",
+            ] {
+                if let Some(k_at) = fields.key_at(k) {
+                    self.report(
+                        k_at,
+                        &key(k),
+                        ValueError::new(format!(
+                            "`{k}` goes with work; a waiting step only says its name and waits"
+                        ))
+                        .hint("remove it, or put the work in the next step"),
+                    );
+                }
             }
         }
         let timed = fields.key_at("time").is_some()
@@ -767,8 +874,13 @@ impl Checker<'_> {
             sides,
             positions,
             move_text,
+            between,
+            restart,
             rounds,
             rest: own.rest,
+            transitions: own.transitions,
+            hold_say: own.hold_say,
+            release_say: own.release_say,
             line: self.lines.locate(at).0,
         };
         Some((step, total))
@@ -783,6 +895,7 @@ impl Checker<'_> {
         path: &str,
         what: &str,
         own: &Inherited,
+        wait: bool,
     ) -> Option<(Work, u64)> {
         let key = |k: &str| join(path, k);
         // each value is checked even when the keys clash, so one run shows all
@@ -793,11 +906,19 @@ impl Checker<'_> {
         let mut present: Vec<(&str, usize)> = ["time", "reps", "part"]
             .into_iter()
             .filter_map(|k| fields.key_at(k).map(|at| (k, at)))
+            .chain(
+                fields
+                    .key_at("wait")
+                    .filter(|_| wait)
+                    .map(|at| ("wait", at)),
+            )
             .collect();
         present.sort_by_key(|&(_, at)| at);
         let shown = |k: &str| {
             if k == "part" {
                 "[[step.part]]".to_owned()
+            } else if k == "wait" {
+                "`wait = true`".to_owned()
             } else {
                 format!("`{k}`")
             }
@@ -819,7 +940,8 @@ impl Checker<'_> {
                     (
                         "the step has no `time`, `reps` or [[step.part]]",
                         "add `reps = 10` for a counted step, `time = \"1m\"` for a timed one, \
-                         or [[step.part]] tables for a step in parts",
+                         [[step.part]] tables for a step in parts, or `wait = true` for a step \
+                         that waits for the go signal",
                     )
                 };
                 self.report(at, path, ValueError::new(message).hint(hint));
@@ -830,7 +952,7 @@ impl Checker<'_> {
                     *second_at,
                     &key(second),
                     ValueError::new(format!(
-                        "a {what} has only one of `time`, `reps` or [[step.part]]; \
+                        "a {what} has only one of `time`, `reps`, [[step.part]] or `wait = true`; \
                          this one has {} and {}",
                         shown(first),
                         shown(second)
@@ -843,6 +965,7 @@ impl Checker<'_> {
                 None
             }
             [("time", _)] => Some((Work::Timed { time: time? }, 1)),
+            [("wait", _)] => Some((Work::Wait, 0)),
             [("reps", _)] => {
                 let reps = reps?;
                 let work = Work::Counted {
@@ -969,7 +1092,8 @@ fn unknown_key_hint(name: &str, scope: Scope) -> Option<String> {
             "`{name}` belongs to a step: put it below a [[step]] header"
         )),
         Scope::Defaults if in_step => Some(format!(
-            "[defaults] holds only tempo, count, rest and hold; set `{name}` in each [[step]]"
+            "[defaults] holds only {}; set `{name}` in each [[step]]",
+            DEFAULT_KEYS.join(", ")
         )),
         Scope::Step | Scope::Part if at_top => Some(format!(
             "`{name}` is a top-level key: move it above the first [defaults] or [[step]] header \
@@ -1046,6 +1170,17 @@ fn hold(value: &DeValue<'_>) -> Result<Option<Span<Ms>>, ValueError> {
         .hint("write \"0s\" for no hold at all"));
     }
     Ok(Some(span))
+}
+
+/// `true` or `false`.
+fn boolean(value: &DeValue<'_>) -> Result<bool, ValueError> {
+    match value {
+        DeValue::Boolean(b) => Ok(*b),
+        other => Err(
+            ValueError::new(format!("{} is not true or false", value::describe(other)))
+                .hint("write `wait = true`, without quotes"),
+        ),
+    }
 }
 
 /// A number of positions (`positions = 4`).

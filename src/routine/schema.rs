@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::limits::{MAX_CAUTIONS, MAX_PARTS, MAX_SIDES, MAX_STEPS, MAX_STRING_CHARS};
 use super::parse::{
     COURSE, DEFAULT_KEYS, HOLD, LENGTH, POSITIONS, REPS, REST, ROUNDS, STEP_KEYS, TEMPO, TIME,
-    TOP_KEYS,
+    TOP_KEYS, TRANSITION,
 };
 use super::value::{CountRule, DurationRule, format_ms};
 
@@ -47,8 +47,13 @@ impl Table {
             Table::Top => TOP_KEYS.to_vec(),
             Table::Defaults => DEFAULT_KEYS.to_vec(),
             Table::Step => STEP_KEYS.to_vec(),
-            // parts take a step's keys, but never parts of their own
-            Table::Part => STEP_KEYS.iter().copied().filter(|&k| k != "part").collect(),
+            // parts take a step's keys, but never parts of their own, and
+            // only a whole step waits
+            Table::Part => STEP_KEYS
+                .iter()
+                .copied()
+                .filter(|&k| k != "part" && k != "wait")
+                .collect(),
         }
     }
 
@@ -110,7 +115,7 @@ fn table(table: Table) -> Value {
     let (required, work): (&[&str], &[&str]) = match table {
         Table::Top => (&["name", "step"], &[]),
         Table::Defaults => (&[], &[]),
-        Table::Step => (&["name"], &["time", "reps", "part"]),
+        Table::Step => (&["name"], &["time", "reps", "part", "wait"]),
         Table::Part => (&["name"], &["time", "reps"]),
     };
     if !required.is_empty() {
@@ -161,7 +166,8 @@ fn property(table: Table, key: &str) -> Option<Value> {
         }),
         (Table::Top, "prepare") => text("Spoken before step 1: positioning, oil, towels.", true),
         (Table::Top, "defaults") => json!({
-            "description": "`tempo`, `count`, `rest` and `hold` inherited by every step.",
+            "description": "Keys inherited by every step that does not set them: the pace, \
+                            holds, rests, transition times and hold words.",
             "$ref": "#/definitions/defaults",
         }),
         (Table::Top, "step") => json!({
@@ -208,10 +214,47 @@ fn property(table: Table, key: &str) -> Option<Value> {
             &HOLD,
             "Each repetition is \"press… hold… release\" for this long; \"0s\" for no hold.",
         ),
-        (Table::Step | Table::Part | Table::Defaults, "rest") => duration(
-            &REST,
-            "A pause after each repetition with a hold, and between rounds and sides.",
+        (Table::Step | Table::Part | Table::Defaults, "rest") => {
+            duration(&REST, "A pause after each repetition with a hold.")
+        }
+        (Table::Step | Table::Part | Table::Defaults, "change") => duration(
+            &TRANSITION,
+            "Time to change to a new step, part or round, after it is announced and before \
+             work starts (default \"4s\", \"3s\" for self-massage).",
         ),
+        (Table::Step | Table::Part | Table::Defaults, "switch") => duration(
+            &TRANSITION,
+            "Time to change sides, after \"Switch to the right side.\" and before work starts \
+             (default \"8s\", long enough to walk round a table; \"3s\" for self-massage).",
+        ),
+        (Table::Step | Table::Part | Table::Defaults, "move_time") => duration(
+            &TRANSITION,
+            "Time to move to the next position, after `move` is said and before work starts \
+             (default \"2s\").",
+        ),
+        (Table::Step | Table::Part | Table::Defaults, "hold_say") => text(
+            "Said at the start of each hold (default \"Press.\"), e.g. \"Stretch.\"",
+            false,
+        ),
+        (Table::Step | Table::Part | Table::Defaults, "release_say") => text(
+            "Said at the end of each hold (default \"Release.\"), e.g. \"And relax.\"",
+            false,
+        ),
+        (Table::Step | Table::Part, "between") => text(
+            "Said after each held repetition, in the rest before the next, e.g. \
+             \"Move down about a centimetre.\"",
+            false,
+        ),
+        (Table::Step | Table::Part, "restart") => text(
+            "Said when the work goes back to the first position for a new side or round, \
+             e.g. \"Start again at the top.\"",
+            false,
+        ),
+        (Table::Step, "wait") => json!({
+            "description": "The step is announced, then the session waits for the go signal \
+                            (resume, play, a media key): turning over, warming with a lamp.",
+            "const": true,
+        }),
         (Table::Step | Table::Part | Table::Defaults, "count") => words(
             "How repetitions are spoken: every number; every fifth, the last three and \
              \"last one\"; or a soft tick only.",

@@ -110,7 +110,10 @@ fn pause_and_resume_carry_on_from_the_repetition() {
     assert_eq!(s.due(mid_rep + 60_000), Due::Nothing, "silent while paused");
     let later = mid_rep + 60_000;
     assert_eq!(s.position(later), mid_rep);
-    assert_eq!(s.resume_phrase(later), "Resuming: Deep stroking, 7 of 15.");
+    assert_eq!(
+        s.resume_phrase(later).as_deref(),
+        Some("Resuming: Deep stroking, 7 of 15.")
+    );
     assert_eq!(s.resume_point(later), plan.cues[c7].at_ms);
     assert!(s.resume(later, 2_000));
     // the phrase is said, then count 7 comes again
@@ -134,7 +137,10 @@ fn a_held_repetition_resumes_from_its_count() {
     play(&mut s, 0, inside_hold);
     s.pause(inside_hold);
     assert_eq!(s.resume_point(inside_hold), plan.cues[first].at_ms);
-    assert_eq!(s.resume_phrase(inside_hold), "Resuming: Pressing, 2 of 3.");
+    assert_eq!(
+        s.resume_phrase(inside_hold).as_deref(),
+        Some("Resuming: Pressing, 2 of 3.")
+    );
 }
 
 #[test]
@@ -144,7 +150,10 @@ fn an_announcement_cut_off_is_said_again() {
     let announce = plan.steps[1].start_ms;
     s.pause(announce + 50);
     assert_eq!(s.resume_point(announce + 50), announce);
-    assert_eq!(s.resume_phrase(announce + 50), "Resuming: Deep stroking.");
+    assert_eq!(
+        s.resume_phrase(announce + 50).as_deref(),
+        Some("Resuming: Deep stroking.")
+    );
 }
 
 #[test]
@@ -211,7 +220,104 @@ fn a_restored_session_waits_paused_where_it_was() {
     let c9 = count_cue(&plan, 1, 9);
     let mut s = Session::paused_at(plan.clone(), plan.cues[c9].at_ms + 1_000);
     assert_eq!(s.state(), State::Paused);
-    assert_eq!(s.resume_phrase(0), "Resuming: Deep stroking, 9 of 15.");
+    assert_eq!(
+        s.resume_phrase(0).as_deref(),
+        Some("Resuming: Deep stroking, 9 of 15.")
+    );
     s.resume(0, 1_000);
     assert_eq!(s.due(1_000 + RESUME_GAP), Due::Play(c9));
+}
+
+/// Stroking 20 s, then a step that waits for the go signal, then deep
+/// stroking.
+fn with_wait() -> Arc<Plan> {
+    let routine = routine(
+        "Full body",
+        vec![
+            step(
+                "Stroking",
+                Work::Timed {
+                    time: Span::exactly(20_000),
+                },
+            ),
+            step("Turn over", Work::Wait),
+            step(
+                "Deep stroking",
+                Work::Counted {
+                    reps: Span::exactly(3),
+                    tempo: 3_000,
+                    hold: None,
+                    count: CountMode::Every,
+                },
+            ),
+        ],
+    );
+    Arc::new(plan(&routine, &Options::default(), &Words).expect("plans"))
+}
+
+#[test]
+fn a_waiting_step_waits_reminds_every_minute_and_goes_on_at_the_signal() {
+    let plan = with_wait();
+    let wait = plan
+        .cues
+        .iter()
+        .position(|c| c.kind == CueKind::Wait)
+        .expect("a wait cue");
+    let at = plan.cues[wait].at_ms;
+    let mut s = Session::start(plan.clone(), 0);
+    let played = play(&mut s, 0, at + 10 * REMIND_EVERY);
+    // everything up to the reminder plays once, then the reminder each minute
+    let reminders: Vec<Ms> = played
+        .iter()
+        .filter(|(_, i)| *i == wait)
+        .map(|(t, _)| *t)
+        .collect();
+    assert_eq!(reminders[0], at);
+    assert_eq!(reminders.len(), 11, "{reminders:?}");
+    for pair in reminders.windows(2) {
+        assert_eq!(pair[1] - pair[0], REMIND_EVERY);
+    }
+    assert!(
+        played.iter().all(|(_, i)| *i <= wait),
+        "nothing after the wait plays"
+    );
+    let now = at + 10 * REMIND_EVERY + 5_000;
+    assert_eq!(s.state(), State::Waiting);
+    assert_eq!(s.position(now), at, "time stands still while waiting");
+    assert_eq!(s.status(now).step, Some(1));
+    // the go signal says nothing about resuming and carries straight on
+    assert_eq!(s.resume_phrase(now), None);
+    assert!(s.resume(now, 0));
+    assert_eq!(s.state(), State::Running);
+    let next_step = plan.steps[2].start_ms;
+    let after = play(&mut s, now, now + 60_000);
+    assert_eq!(after[0].1, wait + 1, "the next step is announced next");
+    assert_eq!(after[0].0, now + next_step - plan.cues[wait].end_ms());
+}
+
+#[test]
+fn a_waiting_session_paused_or_saved_waits_again_when_resumed() {
+    let plan = with_wait();
+    let wait = plan
+        .cues
+        .iter()
+        .position(|c| c.kind == CueKind::Wait)
+        .expect("a wait cue");
+    let at = plan.cues[wait].at_ms;
+    let mut s = Session::start(plan.clone(), 0);
+    play(&mut s, 0, at + 1_000);
+    assert_eq!(s.state(), State::Waiting);
+    // a restart restores it at the wait, not past it
+    assert_eq!(s.resume_point(at + 1_000), at);
+    assert!(s.pause(at + 2_000));
+    assert_eq!(s.state(), State::Paused);
+    assert!(s.resume_phrase(at + 3_000).is_some());
+    assert!(s.resume(at + 3_000, 1_000));
+    let played = play(&mut s, at + 3_000, at + 30_000);
+    assert_eq!(played.last().map(|p| p.1), Some(wait));
+    assert_eq!(s.state(), State::Waiting);
+    // `next` from a waiting step runs the next step
+    s.next_step(at + 40_000);
+    assert_eq!(s.state(), State::Running);
+    assert_eq!(s.position(at + 40_000), plan.steps[2].start_ms);
 }
