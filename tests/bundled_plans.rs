@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use massage_cue::display::plan_table;
-use massage_cue::plan::{Detail, Level, Options, Plan, plan};
+use massage_cue::plan::{CueKind, Detail, Level, Options, Plan, plan};
 use massage_cue::routine::{Routine, load_routine};
 use massage_cue::speech::Estimate;
 
@@ -177,4 +177,199 @@ fn first_difference(a: &str, b: &str) -> String {
         a.lines().count(),
         b.lines().count()
     )
+}
+
+/// Whether a cue is guidance inside a stretch rather than a change.
+fn is_guidance(kind: CueKind) -> bool {
+    matches!(
+        kind,
+        CueKind::Halfway
+            | CueKind::Remaining
+            | CueKind::Countdown
+            | CueKind::Next
+            | CueKind::Breathe
+    )
+}
+
+#[test]
+fn every_bundled_routine_cues_like_a_teacher() {
+    for (name, routine) in bundled() {
+        for level in [Level::Low, Level::Mid, Level::High] {
+            let options = Options {
+                level,
+                ..Options::default()
+            };
+            let p = plan(&routine, &options, &Estimate).expect("plans");
+            let cues = &p.cues;
+            for (i, cue) in cues.iter().enumerate() {
+                let starts_work = |c: &&massage_cue::plan::Cue| {
+                    matches!(
+                        c.kind,
+                        CueKind::Begin | CueKind::Count | CueKind::Tick | CueKind::Press
+                    )
+                };
+                // every change is said before the time to make it: the
+                // work after a side switch or a step's announcement starts
+                // at least that long after the last thing said
+                let owed = match cue.kind {
+                    CueKind::Side if cue.text.starts_with("Switch") => 3_000,
+                    CueKind::Announce | CueKind::Part => 3_000,
+                    _ => 0,
+                };
+                if owed > 0
+                    && let Some(work) = cues[i + 1..].iter().find(starts_work)
+                {
+                    let said = cues[i..]
+                        .iter()
+                        .take_while(|c| c.at_ms < work.at_ms)
+                        .map(|c| c.end_ms())
+                        .max()
+                        .expect("the change itself");
+                    assert!(
+                        work.at_ms >= said + owed,
+                        "{name} {level:?}: work at {} ms only {} ms after \"{}\"",
+                        work.at_ms,
+                        work.at_ms - said,
+                        cue.text
+                    );
+                }
+                // no stretch of 30 s or more without a time cue
+                if cue.kind == CueKind::Begin {
+                    let end = cues[i + 1..]
+                        .iter()
+                        .find(|c| !is_guidance(c.kind))
+                        .map_or(p.total_ms, |c| c.at_ms);
+                    if end - cue.at_ms >= 30_000 {
+                        assert!(
+                            cues[i + 1..]
+                                .iter()
+                                .take_while(|c| c.at_ms < end)
+                                .any(|c| matches!(c.kind, CueKind::Halfway | CueKind::Remaining)),
+                            "{name} {level:?}: no time cue in the stretch at {} ms",
+                            cue.at_ms
+                        );
+                    }
+                }
+                // every hold of 20 s or more is announced with its length
+                // and has a cue inside it
+                if cue.kind == CueKind::Press {
+                    let release = cues[i..]
+                        .iter()
+                        .find(|c| c.kind == CueKind::Release)
+                        .expect("a release");
+                    if release.at_ms - cue.at_ms >= 20_000 {
+                        assert!(
+                            cues[i + 1..]
+                                .iter()
+                                .take_while(|c| c.at_ms < release.at_ms)
+                                .any(|c| matches!(c.kind, CueKind::Halfway | CueKind::Remaining)),
+                            "{name} {level:?}: a silent hold at {} ms",
+                            cue.at_ms
+                        );
+                        assert!(
+                            cues[..i]
+                                .iter()
+                                .rev()
+                                .any(|c| c.step == cue.step && c.text.starts_with("Hold")),
+                            "{name} {level:?}: the hold at {} ms is not announced with its length",
+                            cue.at_ms
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn lower_back_keeps_its_proportions_at_any_length() {
+    let (_, routine) = bundled()
+        .into_iter()
+        .find(|(n, _)| n == "lower-back")
+        .expect("lower-back is bundled");
+    for minutes in [10, 25, 40] {
+        let options = Options {
+            length: Some(minutes * 60_000),
+            ..Options::default()
+        };
+        let p = plan(&routine, &options, &Estimate).expect("plans");
+        let share = |name: &str| {
+            let s = p.steps.iter().find(|s| s.name == name).expect("the step");
+            (s.end_ms - s.start_ms) as f64 / p.total_ms as f64
+        };
+        let longest = p
+            .steps
+            .iter()
+            .max_by_key(|s| s.end_ms - s.start_ms)
+            .expect("steps");
+        assert_eq!(
+            longest.name, "Kneading",
+            "{minutes}m: deep kneading is the longest"
+        );
+        assert!(
+            share("Rubbing") <= 0.30,
+            "{minutes}m: rubbing takes {:.0}%",
+            share("Rubbing") * 100.0
+        );
+        assert!(
+            share("Patting") <= 0.10,
+            "{minutes}m: patting takes {:.0}%",
+            share("Patting") * 100.0
+        );
+    }
+}
+
+/// `docs/routines.md` shows a routine and what `plan --json` says of it:
+/// the real binary still says the same things in the same order, each
+/// within a second and a half of the time shown.
+#[test]
+fn the_worked_example_in_the_docs_is_what_the_planner_says() {
+    let doc = fs::read_to_string(root().join("docs/routines.md")).expect("docs/routines.md");
+    let section = &doc[doc.find("### A worked example").expect("the section")..];
+    let block = |fence: &str| {
+        let start = section.find(fence).expect("the block") + fence.len();
+        section[start..][..section[start..].find("```").expect("closed")].to_string()
+    };
+    let toml = block("```toml\n");
+    let shown = block("```text\n");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("back-points.toml");
+    fs::write(&file, toml).expect("write");
+    let home = dir.path().join("home");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_massage-cue"))
+        .args(["plan", "--json"])
+        .arg(&file)
+        .env("MASSAGE_CUE_SOUNDS", root().join("sounds"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let cues = plan["cues"].as_array().expect("cues");
+    let lines: Vec<&str> = shown.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() > 30, "the example shows the first side");
+    for (line, cue) in lines.iter().zip(cues) {
+        let mut words = line.split_whitespace();
+        let clock = words.next().expect("a time");
+        let kind = words.next().expect("a kind");
+        let text = words.collect::<Vec<_>>().join(" ");
+        let (m, s) = clock.split_once(':').expect("m:ss.t");
+        let at_ms = (m.parse::<f64>().unwrap() * 60.0 + s.parse::<f64>().unwrap()) * 1000.0;
+        assert_eq!(
+            (kind, text.as_str()),
+            (cue["kind"].as_str().unwrap(), cue["text"].as_str().unwrap()),
+            "{line}"
+        );
+        let planned = cue["at_ms"].as_f64().unwrap();
+        assert!(
+            (planned - at_ms).abs() <= 1_500.0,
+            "{line}: planned at {planned} ms"
+        );
+    }
 }

@@ -774,3 +774,194 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_side_change_is_said_before_the_walk_round_not_after_a_rest() {
+    let mut s = step("Kneading", counted(3, 3_000));
+    s.sides = vec!["left leg".into(), "right leg".into()];
+    s.rest = 5_000;
+    let p = plan_of(&routine(vec![s]));
+    let switch = p
+        .cues
+        .iter()
+        .find(|c| c.text == "Switch to the right leg.")
+        .expect("the switch");
+    let right_one = p
+        .cues
+        .iter()
+        .filter(|c| c.kind == CueKind::Count && c.text == "1")
+        .nth(1)
+        .expect("the first count on the right");
+    // said at once after the left leg's last repetition, then the walk
+    let left_three = p
+        .cues
+        .iter()
+        .find(|c| c.kind == CueKind::Count && c.text == "3")
+        .expect("3");
+    assert_eq!(switch.at_ms, left_three.at_ms + 3_000);
+    assert_eq!(
+        right_one.at_ms,
+        switch.end_ms() + Transitions::for_kind(Kind::Partner).switch
+    );
+    assert_eq!(texts(&p, CueKind::Announce)[1], "3 times on each leg.");
+}
+
+#[test]
+fn amounts_are_for_the_whole_step() {
+    let mut s = step("Palm circles", timed(30_000));
+    s.positions = Positions::Count(11);
+    let p = plan_of(&routine(vec![s]));
+    assert_eq!(
+        texts(&p, CueKind::Announce),
+        [
+            "Palm circles.",
+            "5 and a half minutes: 30 seconds at each of 11 places."
+        ]
+    );
+    let mut s = step("Press", counted(14, 2_000));
+    s.positions = Positions::Count(3);
+    let p = plan_of(&routine(vec![s]));
+    assert_eq!(
+        texts(&p, CueKind::Announce)[1],
+        "14 times at each of 3 places."
+    );
+    // every one of the 11 stretches of 30 s has its halfway
+    let mut s = step("Palm circles", timed(30_000));
+    s.positions = Positions::Count(11);
+    s.sides = vec!["left".into(), "right".into()];
+    let p = plan_of(&routine(vec![s]));
+    assert_eq!(texts(&p, CueKind::Halfway).len(), 22);
+    assert_eq!(texts(&p, CueKind::Begin).len(), 22);
+}
+
+#[test]
+fn a_long_hold_is_announced_and_guided_with_its_own_words() {
+    let mut s = step(
+        "Spine stretch",
+        Work::Counted {
+            reps: Span::exactly(2),
+            tempo: 2_000,
+            hold: Some(Span::exactly(90_000)),
+            count: CountMode::Every,
+        },
+    );
+    s.hold_say = Some("Stretch".into());
+    s.release_say = Some("And relax".into());
+    s.rest = 10_000;
+    let p = plan_of(&routine(vec![s]));
+    assert_well_formed(&p);
+    assert_eq!(
+        texts(&p, CueKind::Announce),
+        [
+            "Spine stretch.",
+            "2 times.",
+            "Hold each for 1 and a half minutes."
+        ]
+    );
+    assert_eq!(texts(&p, CueKind::Press), ["Stretch.", "Stretch."]);
+    assert_eq!(texts(&p, CueKind::Release), ["And relax.", "And relax."]);
+    let press = p.cues.iter().find(|c| c.kind == CueKind::Press).unwrap();
+    let inside: Vec<(Ms, &str)> = p
+        .cues
+        .iter()
+        .filter(|c| c.at_ms > press.at_ms && c.at_ms < press.at_ms + 90_000)
+        .map(|c| (c.at_ms - press.at_ms, c.text.as_str()))
+        .collect();
+    assert_eq!(
+        inside,
+        [
+            (22_500, "Breathe slowly."),
+            (45_000, "Halfway."),
+            (60_000, "30 seconds left."),
+            (80_000, "10 seconds left."),
+            (87_000, "3."),
+            (88_000, "2."),
+            (89_000, "1."),
+        ]
+    );
+    // a single acupoint pressed a minute is not "Once."
+    let one = step(
+        "Acupoint",
+        Work::Counted {
+            reps: Span::exactly(1),
+            tempo: 2_000,
+            hold: Some(Span::exactly(60_000)),
+            count: CountMode::None,
+        },
+    );
+    let p = plan_of(&routine(vec![one]));
+    assert_eq!(
+        texts(&p, CueKind::Announce),
+        ["Acupoint.", "Hold for 1 minute."]
+    );
+}
+
+#[test]
+fn a_minute_long_stretch_says_halfway_not_thirty_seconds_left() {
+    let p = plan_of(&routine(vec![step("Stroking", timed(60_000))]));
+    assert_eq!(texts(&p, CueKind::Halfway), ["Halfway."]);
+    assert_eq!(texts(&p, CueKind::Remaining), ["10 seconds left."]);
+}
+
+#[test]
+fn a_waiting_step_is_announced_then_its_reminder_marks_the_wait() {
+    let p = plan_of(&routine(vec![
+        step("Stroking", timed(10_000)),
+        step("Turn over", Work::Wait),
+        step("Kneading", counted(3, 3_000)),
+    ]));
+    assert_well_formed(&p);
+    let wait = p.cues.iter().find(|c| c.kind == CueKind::Wait).unwrap();
+    assert_eq!(wait.text, wording::WAITING);
+    assert_eq!(wait.step, Some(1));
+    // the wait adds only what is said to the session's length
+    assert!(p.steps[1].end_ms - p.steps[1].start_ms < 5_000);
+}
+
+#[test]
+fn a_length_close_to_a_fixed_routine_is_its_own_with_a_note() {
+    let r = routine(vec![step("Stroking", timed(600_000))]);
+    let own = plan_of(&r).total_ms;
+    let near = Options {
+        length: Some(own + own / 50),
+        ..Options::default()
+    };
+    let p = plan(&r, &near, &Words).expect("within a few percent");
+    assert_eq!(p.total_ms, own);
+    assert_eq!(p.notes.len(), 1, "{:?}", p.notes);
+    let far = Options {
+        length: Some(own * 2),
+        ..Options::default()
+    };
+    assert!(matches!(
+        plan(&r, &far, &Words),
+        Err(PlanError::LengthOutOfReach { .. })
+    ));
+    // a length from the configuration is only a preference
+    let preferred = Options {
+        length_preferred: true,
+        ..far
+    };
+    let p = plan(&r, &preferred, &Words).expect("plans at level");
+    assert_eq!(p.total_ms, own);
+    assert!(p.notes[0].contains("configured length"), "{:?}", p.notes);
+}
+
+#[test]
+fn check_says_when_a_recommended_length_is_out_of_reach() {
+    let mut r = routine(vec![step("Stroking", timed(600_000))]);
+    r.length = Some(Span {
+        low: 20 * 60_000,
+        high: 40 * 60_000,
+    });
+    let w = length_warnings(&r, 10 * 60_000, 10 * 60_000);
+    assert_eq!(w.len(), 1);
+    assert!(w[0].contains("cannot be reached"), "{w:?}");
+    let w = length_warnings(&r, 15 * 60_000, 45 * 60_000);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].contains("--level low") && w[1].contains("--level high"));
+    // within 5% is on it
+    assert!(length_warnings(&r, 19 * 60_000 + 30_000, 41 * 60_000).is_empty());
+    let w = length_warnings(&r, 25 * 60_000, 35 * 60_000);
+    assert_eq!(w.len(), 2, "{w:?}");
+}

@@ -1495,4 +1495,109 @@ rest = "10m"
         assert_eq!(places, [(4, 8, "step[1].reps"), (7, 8, "step[2].time")]);
         assert_eq!(err.file(), Path::new("many.toml"));
     }
+
+    #[test]
+    fn transitions_and_hold_words_have_defaults_by_kind_and_are_inherited() {
+        let r = parse(
+            r#"
+name = "Teacher"
+[defaults]
+switch = "10s"
+hold_say = "Stretch."
+[[step]]
+name = "Stretch"
+reps = 3
+hold = "1m"
+rest = "5s"
+release_say = "And relax."
+between = "Move down a little."
+[[step]]
+name = "Group"
+change = "6s"
+  [[step.part]]
+  name = "Part"
+  time = "30s"
+  positions = 3
+  restart = "Back to the top."
+[[step]]
+name = "Turn over"
+wait = true
+"#,
+        );
+        let partner = Transitions::for_kind(Kind::Partner);
+        let first = &r.steps[0];
+        assert_eq!(first.transitions.switch, 10_000);
+        assert_eq!(first.transitions.change, partner.change);
+        assert_eq!(first.hold_say.as_deref(), Some("Stretch."));
+        assert_eq!(first.release_say.as_deref(), Some("And relax."));
+        assert_eq!(first.between.as_deref(), Some("Move down a little."));
+        let Work::Group { parts } = &r.steps[1].work else {
+            panic!("a group");
+        };
+        assert_eq!(
+            parts[0].transitions.change, 6_000,
+            "a part takes its step's"
+        );
+        assert_eq!(parts[0].transitions.switch, 10_000);
+        assert_eq!(parts[0].restart.as_deref(), Some("Back to the top."));
+        assert_eq!(r.steps[2].work, Work::Wait);
+        let own = parse(
+            "name = \"Mine\"\nkind = \"self\"\n[[step]]\nname = \"A\"\nreps = 3\nsides = [\"left\", \"right\"]\n",
+        );
+        assert_eq!(
+            own.steps[0].transitions,
+            Transitions::for_kind(Kind::SelfMassage)
+        );
+        assert!(Transitions::for_kind(Kind::Partner).switch > own.steps[0].transitions.switch);
+    }
+
+    #[test]
+    fn new_keys_are_refused_where_they_mean_nothing() {
+        let problems = |text: &str| -> Vec<(String, String)> {
+            parse_routine(text, Path::new("bad.toml"))
+                .unwrap_err()
+                .problems()
+                .iter()
+                .map(|p| (p.key.clone(), p.message.clone()))
+                .collect()
+        };
+        let found =
+            problems("name = \"Bad\"\n[[step]]\nname = \"A\"\nreps = 3\nbetween = \"Move.\"\n");
+        assert_eq!(found[0].0, "step[1].between");
+        assert!(found[0].1.contains("no hold"), "{found:?}");
+        let found =
+            problems("name = \"Bad\"\n[[step]]\nname = \"A\"\ntime = \"1m\"\nrestart = \"Top.\"\n");
+        assert_eq!(found[0].0, "step[1].restart");
+        let found = problems(
+            "name = \"Bad\"\n[[step]]\nname = \"A\"\nwait = true\nsides = [\"left\", \"right\"]\n",
+        );
+        assert_eq!(found[0].0, "step[1].sides");
+        assert!(found[0].1.contains("waiting step"), "{found:?}");
+        let found =
+            problems("name = \"Bad\"\n[[step]]\nname = \"A\"\nwait = true\ntime = \"1m\"\n");
+        assert!(
+            found.iter().any(|(_, m)| m.contains("only one of")),
+            "{found:?}"
+        );
+        let found = problems(
+            "name = \"Bad\"\n[[step]]\nname = \"A\"\n[[step.part]]\nname = \"B\"\nwait = true\n",
+        );
+        assert!(
+            found
+                .iter()
+                .any(|(k, m)| k == "step[1].part[1].wait" && m.contains("cannot wait")),
+            "{found:?}"
+        );
+        let found = problems("name = \"Bad\"\n[[step]]\nname = \"A\"\nwait = \"yes\"\n");
+        assert!(
+            found
+                .iter()
+                .any(|(k, m)| k == "step[1].wait" && m.contains("not true or false")),
+            "{found:?}"
+        );
+        let found = problems(
+            "name = \"Bad\"\n[defaults]\nswitch = \"11m\"\n[[step]]\nname = \"A\"\nreps = 1\n",
+        );
+        assert_eq!(found[0].0, "defaults.switch");
+    }
 }
