@@ -229,8 +229,8 @@ fn a_restored_session_waits_paused_where_it_was() {
 }
 
 /// Stroking 20 s, then a step that waits for the go signal, then deep
-/// stroking.
-fn with_wait() -> Arc<Plan> {
+/// stroking; with the index of the wait's cue.
+fn with_wait() -> (Arc<Plan>, usize) {
     let routine = routine(
         "Full body",
         vec![
@@ -252,17 +252,18 @@ fn with_wait() -> Arc<Plan> {
             ),
         ],
     );
-    Arc::new(plan(&routine, &Options::default(), &Words).expect("plans"))
-}
-
-#[test]
-fn a_waiting_step_waits_reminds_every_minute_and_goes_on_at_the_signal() {
-    let plan = with_wait();
+    let plan = Arc::new(plan(&routine, &Options::default(), &Words).expect("plans"));
     let wait = plan
         .cues
         .iter()
         .position(|c| c.kind == CueKind::Wait)
         .expect("a wait cue");
+    (plan, wait)
+}
+
+#[test]
+fn a_waiting_step_waits_reminds_every_minute_and_goes_on_at_the_signal() {
+    let (plan, wait) = with_wait();
     let at = plan.cues[wait].at_ms;
     let mut s = Session::start(plan.clone(), 0);
     let played = play(&mut s, 0, at + 10 * REMIND_EVERY);
@@ -297,12 +298,7 @@ fn a_waiting_step_waits_reminds_every_minute_and_goes_on_at_the_signal() {
 
 #[test]
 fn a_waiting_session_paused_or_saved_waits_again_when_resumed() {
-    let plan = with_wait();
-    let wait = plan
-        .cues
-        .iter()
-        .position(|c| c.kind == CueKind::Wait)
-        .expect("a wait cue");
+    let (plan, wait) = with_wait();
     let at = plan.cues[wait].at_ms;
     let mut s = Session::start(plan.clone(), 0);
     play(&mut s, 0, at + 1_000);
