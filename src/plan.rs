@@ -190,6 +190,18 @@ pub struct PlannedStep {
     pub tip: Option<String>,
 }
 
+/// A stretch of work as planned: a side, a position, a part, a round or a
+/// held repetition of a step, from the start of the change that leads to
+/// it. Navigation goes by stretches; the status names the current one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedStretch {
+    /// The step it belongs to.
+    pub step: usize,
+    pub start_ms: Ms,
+    /// Where it is in its step: "Clockwise, right leg", "Upper back, 3 of 5".
+    pub label: String,
+}
+
 /// The whole session as a timeline.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {
@@ -198,6 +210,10 @@ pub struct Plan {
     pub steps: Vec<PlannedStep>,
     /// Sorted by `at_ms`; no two overlap.
     pub cues: Vec<Cue>,
+    /// The stretches of every step, in order (a step of one stretch has
+    /// none with a label worth saying, and is listed with an empty one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stretches: Vec<PlannedStretch>,
     /// Things `check` reports: counts that fell back to ticks, cues dropped
     /// for want of room.
     #[serde(skip_serializing_if = "Vec::is_empty")]

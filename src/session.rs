@@ -72,6 +72,9 @@ pub struct Status {
     /// 0-based index of the current step; `None` in the opening and closing.
     pub step: Option<usize>,
     pub step_name: Option<String>,
+    /// Where in the step: "right side, place 2 of 5"; `None` for a step
+    /// done in one stretch.
+    pub stretch: Option<String>,
     pub steps: usize,
     /// Repetition `rep` of `reps` in a counted step.
     pub rep: Option<u32>,
@@ -266,8 +269,12 @@ impl Session {
         let point = self.resume_point(now);
         let status = self.status_at(point, State::Paused);
         Some(match status.step_name {
-            Some(name) => wording::resuming(&name, status.rep.zip(status.reps)),
-            None => wording::resuming(&self.plan.routine, None),
+            Some(name) => wording::resuming(
+                &name,
+                status.stretch.as_deref(),
+                status.rep.zip(status.reps),
+            ),
+            None => wording::resuming(&self.plan.routine, None, None),
         })
     }
 
@@ -353,6 +360,64 @@ impl Session {
         self.jump(now, target);
     }
 
+    /// Jumps to the start of the next stretch (the next side, place, part,
+    /// round or held repetition), or of the next step after a step's last.
+    pub fn next_stretch(&mut self, now: Ms) {
+        let pos = self.position(now);
+        let target = match self.stretch_at(pos) {
+            Some(i) => self
+                .plan
+                .stretches
+                .get(i + 1)
+                .map_or(self.closing_start(), |s| s.start_ms),
+            None => return self.next_step(now),
+        };
+        self.jump(now, target);
+    }
+
+    /// Jumps to the start of this stretch, or the previous one when this
+    /// one began less than [`PREV_GRACE`] ago (so a second press goes one
+    /// further back).
+    pub fn prev_stretch(&mut self, now: Ms) {
+        let pos = self.position(now);
+        let current = self.stretch_at(pos).or_else(|| {
+            (pos >= self.closing_start() && !self.plan.stretches.is_empty())
+                .then(|| self.plan.stretches.len() - 1)
+        });
+        let Some(i) = current else {
+            return self.prev_step(now);
+        };
+        let start = self.plan.stretches[i].start_ms;
+        let in_it = self.stretch_at(pos).is_some();
+        let target = if in_it && pos.saturating_sub(start) < PREV_GRACE && i > 0 {
+            self.plan.stretches[i - 1].start_ms
+        } else {
+            start
+        };
+        self.jump(now, target);
+    }
+
+    /// Restarts the current stretch.
+    pub fn repeat_stretch(&mut self, now: Ms) {
+        let pos = self.position(now);
+        match self.stretch_at(pos) {
+            Some(i) => self.jump(now, self.plan.stretches[i].start_ms),
+            None => self.repeat_step(now),
+        }
+    }
+
+    /// The stretch under way at plan offset `pos`: the last to start at or
+    /// before it, in the step under way.
+    pub fn stretch_at(&self, pos: Ms) -> Option<usize> {
+        let step = self.step_at(pos)?;
+        let i = self
+            .plan
+            .stretches
+            .partition_point(|s| s.start_ms <= pos)
+            .checked_sub(1)?;
+        (self.plan.stretches[i].step == step).then_some(i)
+    }
+
     /// Restarts the current step.
     pub fn repeat_step(&mut self, now: Ms) {
         let pos = self.position(now);
@@ -398,6 +463,10 @@ impl Session {
             routine: self.plan.routine.clone(),
             step,
             step_name: planned.map(|s| s.name.clone()),
+            stretch: self
+                .stretch_at(pos)
+                .map(|i| self.plan.stretches[i].label.clone())
+                .filter(|label| !label.is_empty()),
             steps: self.plan.steps.len(),
             rep: rep.map(|r| r.n),
             reps: rep.map(|r| r.of).or(planned.and_then(|s| s.reps)),

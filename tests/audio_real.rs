@@ -253,6 +253,7 @@ fn a_rendered_session_has_every_onset_within_a_millisecond_of_the_plan() {
         cues,
         warnings: Vec::new(),
         notes: Vec::new(),
+        stretches: Vec::new(),
     };
     let path = scratch("render.wav");
     let summary = render_to_wav(

@@ -137,7 +137,7 @@ pub fn routine_phrases(routine: &Routine, lengths: &dyn ClipLengths) -> BTreeSet
     }
     // what resume says: "Resuming: Deep stroking." and its composable parts
     for step in &routine.steps {
-        out.insert(wording::resuming(&step.name, None));
+        out.insert(wording::resuming(&step.name, None, None));
     }
     out
 }

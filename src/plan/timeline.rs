@@ -12,7 +12,7 @@ use crate::speech::{ClipLengths, Sound};
 
 use super::choice::Values;
 use super::wording;
-use super::{Cue, CueKind, CueSettings, Detail, Options, Plan, PlannedStep, Rep};
+use super::{Cue, CueKind, CueSettings, Detail, Options, Plan, PlannedStep, PlannedStretch, Rep};
 
 /// Silence after a spoken cue before the next one in a sequence.
 const GAP: Ms = 400;
@@ -191,6 +191,8 @@ pub(crate) fn build(
         moving: 0,
         step: None,
         warnings: Vec::new(),
+        stretches: Vec::new(),
+        place: Vec::new(),
     };
 
     b.speak(CueKind::Title, &wording::sentence(&routine.name));
@@ -236,6 +238,7 @@ pub(crate) fn build(
         total_ms: b.t,
         steps: planned,
         cues: b.cues,
+        stretches: b.stretches,
         warnings: b.warnings,
         notes: Vec::new(),
     }
@@ -257,9 +260,28 @@ struct Builder<'a> {
     moving: Ms,
     step: Option<usize>,
     warnings: Vec<String>,
+    stretches: Vec<PlannedStretch>,
+    /// Where in the step the work is: the part, round, side and position,
+    /// outermost first, for the stretches' labels.
+    place: Vec<String>,
 }
 
 impl Builder<'_> {
+    /// A stretch of the current step starts at `at`, where `place` says
+    /// (with `extra`, a held repetition, innermost).
+    fn stretch(&mut self, at: Ms, extra: Option<String>) {
+        let Some(step) = self.step else {
+            return;
+        };
+        let mut words = self.place.clone();
+        words.extend(extra);
+        self.stretches.push(PlannedStretch {
+            step,
+            start_ms: at,
+            label: words.join(", "),
+        });
+    }
+
     fn cue(&self, at: Ms, kind: CueKind, text: &str, rep: Option<Rep>) -> Cue {
         Cue {
             at_ms: at,
@@ -318,6 +340,8 @@ impl Builder<'_> {
     /// A step of the routine: its announcement, the time to change to it,
     /// then its work; or, for a waiting step, the wait.
     fn top_step(&mut self, r: &Resolved, next: Option<&str>) {
+        self.place.clear();
+        self.stretch(self.t, None);
         self.announce(CueKind::Announce, r);
         if let ResolvedWork::Wait = r.work {
             // the reminder is said once now, then every minute while waiting
@@ -381,7 +405,9 @@ impl Builder<'_> {
         let chunks = r.rounds as usize * sides.len() * positions as usize;
         let moves = &step.transitions;
         let mut chunk = 0;
+        let depth = self.place.len();
         for round in 1..=r.rounds {
+            let chunk_at = self.t;
             if r.rounds > 1 {
                 self.speak(CueKind::Round, &wording::round(round, r.rounds));
                 if round > 1 {
@@ -389,6 +415,7 @@ impl Builder<'_> {
                 }
             }
             for (s, side) in sides.iter().enumerate() {
+                let side_at = if s == 0 { chunk_at } else { self.t };
                 if let Some(side) = side {
                     if s == 0 {
                         self.speak(CueKind::Side, &wording::first_side(side));
@@ -403,6 +430,30 @@ impl Builder<'_> {
                     self.speak(CueKind::Move, &wording::sentence(text));
                 }
                 for p in 0..positions {
+                    let at = if p == 0 { side_at } else { self.t };
+                    self.place.truncate(depth);
+                    if r.rounds > 1 {
+                        self.place.push(
+                            wording::round(round, r.rounds)
+                                .trim_end_matches('.')
+                                .to_lowercase(),
+                        );
+                    }
+                    if let Some(side) = side {
+                        self.place.push(wording::side_name(side));
+                    }
+                    if let Some(label) = step.positions.label(p) {
+                        self.place.push(label.to_string());
+                    } else if positions > 1 {
+                        self.place.push(format!("place {} of {positions}", p + 1));
+                    }
+                    // a step's first stretch starts at the step; a part's
+                    // at the part's announcement (marked by `work`)
+                    if chunk > 0 {
+                        self.stretch(at, None);
+                    } else if let Some(last) = self.stretches.last_mut() {
+                        last.label = self.place.join(", ");
+                    }
                     if p > 0 {
                         match (&step.move_text, step.positions.label(p)) {
                             (Some(text), _) => self.speak(CueKind::Move, &wording::sentence(text)),
@@ -423,6 +474,7 @@ impl Builder<'_> {
                 }
             }
         }
+        self.place.truncate(depth);
     }
 
     fn work(&mut self, r: &Resolved, stretch: &Stretch) {
@@ -442,6 +494,12 @@ impl Builder<'_> {
             } => self.held(r.step, *reps, *hold, *count),
             ResolvedWork::Group(parts) => {
                 for (i, part) in parts.iter().enumerate() {
+                    self.place.push(part.step.name.clone());
+                    if i > 0 {
+                        self.stretch(self.t, None);
+                    } else if let Some(last) = self.stretches.last_mut() {
+                        last.label = self.place.join(", ");
+                    }
                     self.announce(CueKind::Part, part);
                     self.transition(part.step.transitions.change);
                     let next = if stretch.last && i + 1 == parts.len() {
@@ -450,6 +508,7 @@ impl Builder<'_> {
                         None
                     };
                     self.body(part, next);
+                    self.place.pop();
                 }
             }
             // a part never waits (the parser refuses it)
@@ -527,6 +586,9 @@ impl Builder<'_> {
         let mut at = self.begin();
         for n in 1..=reps {
             let rep = Some(Rep { n, of: reps });
+            if n > 1 {
+                self.stretch(at, Some(format!("{n} of {reps}")));
+            }
             let mut press_at = at;
             if let Some(text) = Self::count_text(mode, n, reps) {
                 let cue = self.cue(at, CueKind::Count, &text, rep);

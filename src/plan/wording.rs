@@ -190,7 +190,7 @@ pub fn round(n: u32, of: u32) -> String {
 
 /// How a side is named in a cue: "left" becomes "left side", "left leg"
 /// stays as it is.
-fn side_name(side: &str) -> String {
+pub(crate) fn side_name(side: &str) -> String {
     let side = side.trim();
     if side.split_whitespace().count() == 1 {
         format!("{side} side")
@@ -214,13 +214,21 @@ pub fn next(name: &str) -> String {
     format!("Next: {}", sentence(name))
 }
 
-/// What resume says: "Resuming: Deep stroking, 7 of 15."
-pub fn resuming(step: &str, rep: Option<(u32, u32)>) -> String {
-    let step = step.trim().trim_end_matches(['.', '!', '?']);
-    match rep {
-        Some((n, of)) => format!("{RESUMING} {step}, {n} of {of}."),
-        None => format!("{RESUMING} {}", sentence(step)),
+/// What resume says: "Resuming: Deep stroking, 7 of 15.", with where in
+/// the step when it has sides, places, parts or rounds: "Resuming: Palm
+/// circles, right side, place 2 of 5."
+pub fn resuming(step: &str, place: Option<&str>, rep: Option<(u32, u32)>) -> String {
+    let mut words = vec![step.trim().trim_end_matches(['.', '!', '?']).to_string()];
+    let place = place.map(str::trim).filter(|p| !p.is_empty());
+    words.extend(place.map(str::to_string));
+    if let Some((n, of)) = rep {
+        let said = format!("{n} of {of}");
+        // a held repetition is a stretch of its own, named already
+        if !place.is_some_and(|p| p.ends_with(&said)) {
+            words.push(said);
+        }
     }
+    format!("{RESUMING} {}", sentence(&words.join(", ")))
 }
 
 /// Every stock phrase the planner can produce from numbers alone, for the
@@ -336,9 +344,17 @@ mod tests {
     #[test]
     fn resume_names_the_repetition() {
         assert_eq!(
-            resuming("Deep stroking", Some((7, 15))),
+            resuming("Deep stroking", None, Some((7, 15))),
             "Resuming: Deep stroking, 7 of 15."
         );
-        assert_eq!(resuming("Stroking.", None), "Resuming: Stroking.");
+        assert_eq!(resuming("Stroking.", None, None), "Resuming: Stroking.");
+        assert_eq!(
+            resuming("Deep stroking", Some("right side"), Some((7, 15))),
+            "Resuming: Deep stroking, right side, 7 of 15."
+        );
+        assert_eq!(
+            resuming("Press", Some("upper back, 3 of 14"), Some((3, 14))),
+            "Resuming: Press, upper back, 3 of 14."
+        );
     }
 }

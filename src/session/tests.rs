@@ -317,3 +317,80 @@ fn a_waiting_session_paused_or_saved_waits_again_when_resumed() {
     assert_eq!(s.state(), State::Running);
     assert_eq!(s.position(at + 40_000), plan.steps[2].start_ms);
 }
+
+/// Kneading 5 × 3 s on each side, then stroking 20 s.
+fn sided() -> Arc<Plan> {
+    let mut kneading = step(
+        "Kneading",
+        Work::Counted {
+            reps: Span::exactly(5),
+            tempo: 3_000,
+            hold: None,
+            count: CountMode::Every,
+        },
+    );
+    kneading.sides = vec!["left".into(), "right".into()];
+    let routine = routine(
+        "Legs",
+        vec![
+            kneading,
+            step(
+                "Stroking",
+                Work::Timed {
+                    time: Span::exactly(20_000),
+                },
+            ),
+        ],
+    );
+    Arc::new(plan(&routine, &Options::default(), &Words).expect("plans"))
+}
+
+#[test]
+fn next_prev_and_repeat_go_by_stretch() {
+    let plan = sided();
+    let switch = plan
+        .cues
+        .iter()
+        .find(|c| c.text == "Switch to the right side.")
+        .expect("the switch")
+        .at_ms;
+    let right = &plan.stretches[1];
+    assert_eq!((right.step, right.start_ms), (0, switch));
+    assert_eq!(right.label, "right side");
+    let left_three = plan.cues[count_cue(&plan, 0, 3)].at_ms;
+
+    let mut s = Session::start(plan.clone(), 0);
+    assert_eq!(s.status(left_three).stretch.as_deref(), Some("left side"));
+    // next: from the left side to the right side, said from its switch
+    s.next_stretch(left_three);
+    assert_eq!(s.position(left_three), switch);
+    assert_eq!(
+        s.status(left_three + 10).stretch.as_deref(),
+        Some("right side")
+    );
+    // repeat, well into the right side: back to its switch
+    let later = left_three + PREV_GRACE + 5_000;
+    s.repeat_stretch(later);
+    assert_eq!(s.position(later), switch);
+    // prev right after the start of a stretch goes one further back
+    s.prev_stretch(later + 100);
+    assert_eq!(s.position(later + 100), plan.steps[0].start_ms);
+    // next from the last stretch of a step goes to the next step
+    let at = later + 200;
+    s.next_stretch(at);
+    s.next_stretch(at);
+    assert_eq!(s.position(at), plan.steps[1].start_ms);
+    assert_eq!(s.status(at).stretch, None, "a step of one stretch");
+    // the resume phrase names the side
+    let mut s = Session::start(plan.clone(), 0);
+    let right_two = plan.cues[count_cue(&plan, 0, 2)..]
+        .iter()
+        .find(|c| c.at_ms > switch && c.text == "2")
+        .expect("2 on the right")
+        .at_ms;
+    s.pause(right_two + 100);
+    assert_eq!(
+        s.resume_phrase(right_two + 100).as_deref(),
+        Some("Resuming: Kneading, right side, 2 of 5.")
+    );
+}
