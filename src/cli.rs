@@ -13,6 +13,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// How far `next`, `prev` and `repeat` move.
+#[derive(Debug, clap::Args)]
+pub struct MoveArgs {
+    /// Move by whole steps instead.
+    #[arg(long)]
+    pub step: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the background service that plays sessions.
@@ -25,12 +33,14 @@ pub enum Command {
     Resume,
     /// Pause when running, resume when paused.
     Toggle,
-    /// Jump to the next step.
-    Next,
-    /// Jump to the start of this step, or the previous one near its start.
-    Prev,
-    /// Restart the current step.
-    Repeat,
+    /// Go on to the next side, place, part, round or held repetition
+    /// (the next step after a step's last).
+    Next(MoveArgs),
+    /// Back to the start of this side, place, part, round or repetition; a
+    /// second press within 3 seconds goes one further back.
+    Prev(MoveArgs),
+    /// Start this side, place, part, round or repetition again.
+    Repeat(MoveArgs),
     /// Stop the session.
     Stop,
     /// Show where the session is.

@@ -197,6 +197,9 @@ pub fn block(status: &Status) -> Vec<String> {
     };
     if let Some(name) = &status.step_name {
         step.push_str(&format!(": {name}"));
+        if let Some(stretch) = &status.stretch {
+            step.push_str(&format!(", {stretch}"));
+        }
     }
     if let (Some(rep), Some(reps)) = (status.rep, status.reps) {
         step.push_str(&format!("  ·  repetition {rep} of {reps}"));
@@ -278,6 +281,7 @@ mod tests {
             routine: Some("Lower back".into()),
             step: Some(2),
             step_name: Some("Deep stroking".into()),
+            stretch: None,
             rep: Some(7),
             reps: Some(15),
             elapsed_ms: 125_000,

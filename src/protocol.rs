@@ -45,9 +45,20 @@ pub enum Request {
     Resume,
     /// Pause when running, resume when paused.
     Toggle,
+    /// Go to the next stretch: side, place, part, round or held repetition
+    /// (the next step after a step's last).
     Next,
+    /// Back to the start of this stretch, or the one before it when this
+    /// one began only just now.
     Prev,
+    /// Restart this stretch.
     Repeat,
+    /// [`Request::Next`] by whole steps.
+    NextStep,
+    /// [`Request::Prev`] by whole steps.
+    PrevStep,
+    /// [`Request::Repeat`] for the whole step.
+    RepeatStep,
     Stop,
     Status,
     /// Reply with the status, then stream [`Response::Update`] lines.
@@ -213,6 +224,9 @@ pub struct Status {
     /// The current step, 0-based as in the plan.
     pub step: Option<usize>,
     pub step_name: Option<String>,
+    /// Where in the step: "right side, place 2 of 5".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stretch: Option<String>,
     /// The current repetition (1-based) of a counted step.
     pub rep: Option<u32>,
     pub reps: Option<u32>,
@@ -354,6 +368,9 @@ mod tests {
             Request::Next,
             Request::Prev,
             Request::Repeat,
+            Request::NextStep,
+            Request::PrevStep,
+            Request::RepeatStep,
             Request::Stop,
             Request::Status,
             Request::Subscribe,
@@ -426,6 +443,7 @@ mod tests {
             routine: Some("Lower back".into()),
             step: Some(2),
             step_name: Some("Deep stroking".into()),
+            stretch: Some("right side".into()),
             rep: Some(7),
             reps: Some(15),
             elapsed_ms: 61_000,
@@ -575,6 +593,9 @@ mod tests {
                 Just(Request::Next),
                 Just(Request::Prev),
                 Just(Request::Repeat),
+                Just(Request::NextStep),
+                Just(Request::PrevStep),
+                Just(Request::RepeatStep),
                 Just(Request::Stop),
                 Just(Request::Status),
                 Just(Request::Subscribe),
@@ -608,6 +629,7 @@ mod tests {
                     prop::option::of(any::<Ms>()),
                     prop::option::of(any::<Ms>()),
                     prop::option::of(text(200)),
+                    prop::option::of(text(100)),
                 ),
             )
                 .prop_map(
@@ -620,12 +642,14 @@ mod tests {
                             step_elapsed_ms,
                             step_remaining_ms,
                             message,
+                            stretch,
                         ),
                     )| Status {
                         state,
                         routine,
                         step,
                         step_name,
+                        stretch,
                         rep,
                         reps,
                         elapsed_ms,

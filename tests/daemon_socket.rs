@@ -820,3 +820,101 @@ fn start_follow_shows_the_cues_until_the_session_is_complete() {
     assert_eq!(log.entries[0].steps_completed, 1);
     assert!(!home.state_dir().join("session.json").exists());
 }
+
+#[test]
+fn a_waiting_step_waits_until_resume_or_toggle_carries_on() {
+    let home = Home::new();
+    let routine = home.path().join("waits.toml");
+    fs::write(
+        &routine,
+        r#"
+name = "Waits"
+[defaults]
+change = "0s"
+[[step]]
+name = "Turn over"
+wait = true
+[[step]]
+name = "Warm up"
+wait = true
+[[step]]
+name = "Stroking"
+time = "2s"
+"#,
+    )
+    .unwrap();
+    let _daemon = home.daemon();
+    let mut line = home.connect();
+    line.ok(&start_request(&routine));
+    let mut status = Value::Null;
+    wait_for("the first wait", || {
+        status = line.status();
+        status["state"] == "waiting"
+    });
+    assert_eq!(status["step_name"], "Turn over");
+    // it stays waiting: time does not move while it waits
+    let elapsed = status["elapsed_ms"].clone();
+    std::thread::sleep(Duration::from_millis(1_500));
+    let still = line.status();
+    assert_eq!(still["state"], "waiting");
+    assert_eq!(still["elapsed_ms"], elapsed);
+    // resume is the go signal; the next wait is reached at once
+    line.ok(r#""request":"resume""#);
+    wait_for("the second wait", || {
+        status = line.status();
+        status["state"] == "waiting" && status["step_name"] == "Warm up"
+    });
+    // toggle is a go signal too, not a pause
+    line.ok(r#""request":"toggle""#);
+    wait_for("the stroking", || {
+        status = line.status();
+        status["step_name"] == "Stroking" || status["state"] == "idle"
+    });
+    assert_ne!(status["state"], "paused", "{status}");
+}
+
+#[test]
+fn next_prev_and_repeat_move_by_side_and_by_step_when_asked() {
+    let home = Home::new();
+    let routine = home.path().join("sides.toml");
+    fs::write(
+        &routine,
+        r#"
+name = "Sides"
+[[step]]
+name = "Kneading"
+reps = 20
+tempo = "2s"
+sides = ["left", "right"]
+[[step]]
+name = "Stroking"
+reps = 20
+tempo = "2s"
+"#,
+    )
+    .unwrap();
+    let _daemon = home.daemon();
+    let mut line = home.connect();
+    line.ok(&start_request(&routine));
+    wait_for("the left side", || line.status()["stretch"] == "left side");
+    let status = line.ok(r#""request":"next""#);
+    assert_eq!(status["step_name"], "Kneading", "{status}");
+    assert_eq!(status["stretch"], "right side", "{status}");
+    // a second press right after goes one further back
+    let status = line.ok(r#""request":"prev""#);
+    assert_eq!(status["stretch"], "left side", "{status}");
+    let status = line.ok(r#""request":"next_step""#);
+    assert_eq!(status["step_name"], "Stroking", "{status}");
+    assert!(status.get("stretch").is_none(), "{status}");
+    let status = line.ok(r#""request":"prev_step""#);
+    assert_eq!(status["step_name"], "Kneading", "{status}");
+    let status = line.ok(r#""request":"repeat""#);
+    assert_eq!(status["stretch"], "left side", "{status}");
+    // the command line says the same
+    let output = home.run(&["next"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(line.status()["stretch"], "right side");
+    let output = home.run(&["next", "--step"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(line.status()["step_name"], "Stroking");
+}

@@ -314,9 +314,12 @@ impl SessionTask {
                 Some(State::Running) => self.pause(now),
                 _ => self.resume(now),
             },
-            Request::Next => self.jump(now, Session::next_step),
-            Request::Prev => self.jump(now, Session::prev_step),
-            Request::Repeat => self.jump(now, Session::repeat_step),
+            Request::Next => self.jump(now, Session::next_stretch),
+            Request::Prev => self.jump(now, Session::prev_stretch),
+            Request::Repeat => self.jump(now, Session::repeat_stretch),
+            Request::NextStep => self.jump(now, Session::next_step),
+            Request::PrevStep => self.jump(now, Session::prev_step),
+            Request::RepeatStep => self.jump(now, Session::repeat_step),
             Request::Stop => self.stop(now),
             // the daemon, not the session, shuts down; connections see to it
             Request::Shutdown => Err(Refusal(
@@ -917,6 +920,7 @@ impl SessionTask {
             routine: Some(status.routine),
             step: status.step,
             step_name: status.step_name,
+            stretch: status.stretch,
             rep: status.rep,
             reps: status.reps,
             elapsed_ms: status.elapsed_ms,
