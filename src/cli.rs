@@ -128,6 +128,10 @@ pub struct StartArgs {
     /// Follow the session live in this terminal.
     #[arg(long)]
     pub follow: bool,
+    /// Replace a session that is running, paused or waiting (without this,
+    /// starting while one is under way is refused).
+    #[arg(long)]
+    pub replace: bool,
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +142,10 @@ pub struct StatusArgs {
     /// Follow the session live in this terminal.
     #[arg(long)]
     pub follow: bool,
+    /// Replace a session that is running, paused or waiting (without this,
+    /// starting while one is under way is refused).
+    #[arg(long)]
+    pub replace: bool,
 }
 
 #[derive(Debug, Args)]

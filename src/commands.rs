@@ -146,6 +146,7 @@ fn start_options(args: &SessionArgs) -> Result<StartOptions, CommandError> {
             DetailArg::Full => protocol::Detail::Full,
         }),
         tempo: args.tempo,
+        replace: false,
     })
 }
 
@@ -153,7 +154,10 @@ fn start_options(args: &SessionArgs) -> Result<StartOptions, CommandError> {
 /// absolute path whatever its own folder is.
 fn start(args: &StartArgs) -> Result<(), CommandError> {
     let paths = client_paths()?;
-    let options = start_options(&args.session)?;
+    let options = StartOptions {
+        replace: args.replace,
+        ..start_options(&args.session)?
+    };
     let path = find_routine(&args.routine, &paths)
         .and_then(|p| p.canonicalize().map_err(|_| LookupError::NoFile(p)))
         .map_err(|e| CommandError::BadInput(e.to_string()))?;

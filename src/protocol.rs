@@ -81,6 +81,11 @@ pub struct StartOptions {
     /// Speed factor on every tempo.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tempo: Option<f64>,
+    /// Replace a session that is under way (running, paused or waiting);
+    /// without it such a start is refused, so a stray start never loses
+    /// the session.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replace: bool,
 }
 
 impl StartOptions {
@@ -360,6 +365,7 @@ mod tests {
                     length_ms: Some(1_500_000),
                     detail: Some(Detail::Full),
                     tempo: Some(0.8),
+                    replace: true,
                 },
             },
             Request::Pause,
@@ -511,6 +517,7 @@ mod tests {
             detail: Some(Detail::Brief),
             tempo: Some(1.5),
             length_ms: None,
+            replace: false,
         }
         .apply(base.clone());
         assert_eq!(options.level, plan::Level::High);
@@ -574,12 +581,14 @@ mod tests {
                 prop::option::of(any::<Ms>()),
                 prop::option::of(detail()),
                 prop::option::of(tempo()),
+                any::<bool>(),
             )
-                .prop_map(|(level, length_ms, detail, tempo)| StartOptions {
+                .prop_map(|(level, length_ms, detail, tempo, replace)| StartOptions {
                     level,
                     length_ms,
                     detail,
                     tempo,
+                    replace,
                 })
         }
 

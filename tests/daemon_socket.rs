@@ -918,3 +918,40 @@ tempo = "2s"
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(line.status()["step_name"], "Stroking");
 }
+
+#[test]
+fn a_second_start_never_replaces_a_session_unless_asked() {
+    let home = Home::new();
+    let other = home.path().join("other.toml");
+    fs::write(
+        &other,
+        "name = \"Other\"\n[[step]]\nname = \"Press\"\nreps = 20\n",
+    )
+    .unwrap();
+    let _daemon = home.daemon();
+    let mut line = home.connect();
+    line.ok(&start_request(&home.routine()));
+    let reply = line.ask(&start_request(&other));
+    assert_eq!(reply["reply"], "error", "{reply}");
+    assert_eq!(reply["kind"], "not_now", "{reply}");
+    let message = reply["message"].as_str().unwrap();
+    assert!(
+        message.contains("--replace") && message.contains("Test routine"),
+        "{message}"
+    );
+    assert_eq!(line.status()["routine"], "Test routine");
+    // paused is under way too
+    line.ok(r#""request":"pause""#);
+    let output = home.run(&["start", other.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--replace"), "{}", stderr(&output));
+    assert_eq!(line.status()["routine"], "Test routine");
+    // asked to replace, it does
+    let output = home.run(&["start", other.to_str().unwrap(), "--replace"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(line.status()["routine"], "Other");
+    // a stopped session is not under way: a plain start goes ahead
+    line.ok(r#""request":"stop""#);
+    line.ok(&start_request(&home.routine()));
+    assert_eq!(line.status()["routine"], "Test routine");
+}

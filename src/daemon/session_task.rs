@@ -353,6 +353,27 @@ impl SessionTask {
         now: Ms,
     ) -> Result<Option<String>, Refusal> {
         let asked = std::time::Instant::now();
+        if let Some(active) = &self.active
+            && !options.replace
+            && matches!(
+                active.session.state(),
+                State::Running | State::Paused | State::Waiting
+            )
+        {
+            let state = match active.session.state() {
+                State::Running => "running",
+                State::Waiting => "waiting for you",
+                _ => "paused",
+            };
+            return Err(Refusal(
+                ErrorKind::NotNow,
+                format!(
+                    "a session of \"{}\" is {state}; to replace it, start again with --replace \
+                     (or stop it first with `massage-cue stop`)",
+                    active.session.plan().routine
+                ),
+            ));
+        }
         let path = config::find_routine(routine, &self.paths).map_err(Refusal::bad_input)?;
         let path = path.canonicalize().unwrap_or(path);
         let config = Config::load(&self.paths.config_file).map_err(Refusal::bad_input)?;
