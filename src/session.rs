@@ -19,6 +19,9 @@ pub const PREV_GRACE: Ms = 3_000;
 pub const RESUME_GAP: Ms = 400;
 /// While a step waits for the go signal, its reminder is said this often.
 pub const REMIND_EVERY: Ms = 60_000;
+/// `next` past the last step ends the session only when pressed again
+/// within this time.
+pub const END_CONFIRM: Ms = 5_000;
 
 /// The state a client sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,7 +97,18 @@ pub struct Session {
     next: usize,
     /// Cues dropped as stale since the session started.
     dropped: usize,
+    /// When a `next` past the last step was held back, waiting for a
+    /// second press.
+    end_asked_at: Option<Ms>,
+    /// Why the last move was held back, for the caller to say.
+    notice: Option<&'static str>,
 }
+
+/// Said when `next` past the last step is held back.
+pub const CONFIRM_END: &str =
+    "This is the last step. Press next again within 5 seconds to end the session.";
+/// Said when `next` is pressed during the cautions.
+pub const CAUTIONS_FIRST: &str = "The cautions are always said; next works once they are.";
 
 impl Session {
     /// A session that starts playing the plan at clock time `now`.
@@ -107,6 +121,8 @@ impl Session {
             },
             next: 0,
             dropped: 0,
+            end_asked_at: None,
+            notice: None,
         }
     }
 
@@ -119,6 +135,8 @@ impl Session {
             phase: Phase::Paused { pos },
             next,
             dropped: 0,
+            end_asked_at: None,
+            notice: None,
         }
     }
 
@@ -323,6 +341,46 @@ impl Session {
         }
     }
 
+    /// Why the last `next` was held back, once: the cautions are under
+    /// way, or it would end the session and waits for a second press.
+    pub fn take_notice(&mut self) -> Option<&'static str> {
+        self.notice.take()
+    }
+
+    /// Whether a `next` to plan offset `target` may go ahead at `now`: not
+    /// while the cautions are said, and past the last step only at a second
+    /// press within [`END_CONFIRM`].
+    fn may_go_on(&mut self, now: Ms, target: Ms) -> bool {
+        if self.position(now) < self.cautions_end() {
+            self.notice = Some(CAUTIONS_FIRST);
+            return false;
+        }
+        if target < self.closing_start() {
+            return true;
+        }
+        if self
+            .end_asked_at
+            .is_some_and(|at| now.saturating_sub(at) <= END_CONFIRM)
+        {
+            self.end_asked_at = None;
+            return true;
+        }
+        self.end_asked_at = Some(now);
+        self.notice = Some(CONFIRM_END);
+        false
+    }
+
+    /// Where the last caution has been said.
+    fn cautions_end(&self) -> Ms {
+        self.plan
+            .cues
+            .iter()
+            .filter(|c| c.kind == CueKind::Caution)
+            .map(|c| c.end_ms())
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Jumps to the start of the next step (or the closing after the last).
     pub fn next_step(&mut self, now: Ms) {
         let pos = self.position(now);
@@ -335,7 +393,9 @@ impl Session {
             None if pos < self.opening_end() => self.opening_end(),
             None => return,
         };
-        self.jump(now, target);
+        if self.may_go_on(now, target) {
+            self.jump(now, target);
+        }
     }
 
     /// Jumps to the start of this step, or the previous one when this one
@@ -372,7 +432,9 @@ impl Session {
                 .map_or(self.closing_start(), |s| s.start_ms),
             None => return self.next_step(now),
         };
-        self.jump(now, target);
+        if self.may_go_on(now, target) {
+            self.jump(now, target);
+        }
     }
 
     /// Jumps to the start of this stretch, or the previous one when this

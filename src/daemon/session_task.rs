@@ -528,6 +528,10 @@ impl SessionTask {
     fn jump(&mut self, now: Ms, how: fn(&mut Session, Ms)) -> Result<Option<String>, Refusal> {
         let active = self.session_mut()?;
         how(&mut active.session, now);
+        // a move held back (cautions, the end) leaves the session as it is
+        if let Some(notice) = active.session.take_notice() {
+            return Ok(Some(notice.to_string()));
+        }
         self.silence();
         self.message = None;
         self.after_change(now);

@@ -181,11 +181,58 @@ fn next_prev_and_repeat_jump_to_step_boundaries() {
         .position(|c| c.step == Some(1))
         .expect("cue");
     assert_eq!(s.due(now + 12_000), Due::Play(first_of_step));
-    // next on the last step goes to the closing
+    // next on the last step goes to the closing only at a second press
     s.next_step(now + 13_000);
+    assert_eq!(s.take_notice(), None);
     s.next_step(now + 13_000);
-    assert_eq!(s.position(now + 13_000), steps[2].end_ms);
-    assert_eq!(s.status(now + 13_000).step, None);
+    assert_eq!(s.take_notice(), Some(CONFIRM_END));
+    assert_eq!(s.status(now + 13_000).step, Some(2), "held back");
+    s.next_step(now + 14_000);
+    assert_eq!(s.take_notice(), None);
+    assert_eq!(s.position(now + 14_000), steps[2].end_ms);
+    assert_eq!(s.status(now + 14_000).step, None);
+}
+
+#[test]
+fn a_second_press_long_after_the_first_asks_again() {
+    let plan = sample();
+    let last = plan.steps[2].start_ms + 100;
+    let mut s = Session::paused_at(plan.clone(), last);
+    s.next_step(0);
+    assert_eq!(s.take_notice(), Some(CONFIRM_END));
+    s.next_step(END_CONFIRM + 1);
+    assert_eq!(s.take_notice(), Some(CONFIRM_END), "too late: asked again");
+    s.next_step(END_CONFIRM + 2);
+    assert_eq!(s.take_notice(), None);
+    assert_eq!(s.position(END_CONFIRM + 2), plan.steps[2].end_ms);
+}
+
+#[test]
+fn next_never_skips_the_cautions() {
+    let mut r = routine(
+        "Careful",
+        vec![step(
+            "Stroking",
+            Work::Timed {
+                time: Span::exactly(20_000),
+            },
+        )],
+    );
+    r.cautions = vec!["Not on broken skin.".into(), "Stop if it hurts.".into()];
+    let plan = Arc::new(plan(&r, &Options::default(), &Words).expect("plans"));
+    let second = plan
+        .cues
+        .iter()
+        .find(|c| c.text == "Stop if it hurts.")
+        .expect("the caution");
+    let mut s = Session::start(plan.clone(), 0);
+    s.next_stretch(second.at_ms);
+    assert_eq!(s.take_notice(), Some(CAUTIONS_FIRST));
+    assert_eq!(s.position(second.at_ms), second.at_ms, "nothing skipped");
+    // once they are said, next goes to the first step
+    s.next_step(second.end_ms() + 10);
+    assert_eq!(s.take_notice(), None);
+    assert_eq!(s.position(second.end_ms() + 10), plan.steps[0].start_ms);
 }
 
 #[test]
