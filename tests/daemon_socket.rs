@@ -101,15 +101,23 @@ impl Home {
     /// Starts `massage-cue daemon` in the foreground and waits until it
     /// answers.
     fn daemon(&self) -> Daemon {
+        self.start_daemon(self.command(&["daemon"]))
+    }
+
+    /// [`Home::daemon`] with no sound server to play to: for tests of the
+    /// session's rules, which then run as text, whatever the machine's load
+    /// does to a sound stream.
+    fn daemon_without_sound(&self) -> Daemon {
+        let mut command = self.command(&["daemon"]);
+        command.env_remove("PULSE_SERVER");
+        self.start_daemon(command)
+    }
+
+    fn start_daemon(&self, mut command: Command) -> Daemon {
         static STARTED: AtomicUsize = AtomicUsize::new(0);
         let n = STARTED.fetch_add(1, Ordering::Relaxed);
         let log = fs::File::create(self.path().join(format!("daemon-{n}.log"))).unwrap();
-        let child = self
-            .command(&["daemon"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = command.stdout(Stdio::null()).stderr(log).spawn().unwrap();
         let daemon = Daemon { child };
         let socket = self.socket();
         wait_for("the daemon's socket", || {
@@ -843,7 +851,7 @@ time = "2s"
 "#,
     )
     .unwrap();
-    let _daemon = home.daemon();
+    let _daemon = home.daemon_without_sound();
     let mut line = home.connect();
     line.ok(&start_request(&routine));
     let mut status = Value::Null;
@@ -893,7 +901,7 @@ tempo = "2s"
 "#,
     )
     .unwrap();
-    let _daemon = home.daemon();
+    let _daemon = home.daemon_without_sound();
     let mut line = home.connect();
     line.ok(&start_request(&routine));
     wait_for("the left side", || line.status()["stretch"] == "left side");
