@@ -21,8 +21,8 @@ use serde::Deserialize;
 use thiserror::Error;
 use toml::Spanned;
 
+use crate::ms::Ms;
 use crate::plan::{CueSettings, Detail, Level, Options};
-use crate::routine::Ms;
 
 /// The application's folder name under each XDG base folder.
 const APP: &str = "massage-cue";

@@ -12,8 +12,8 @@ use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
 use crate::client::{Client, ClientError};
+use crate::ms::Ms;
 use crate::protocol::{Request, Response, SessionState, SpokenCue, Status};
-use crate::routine::Ms;
 
 /// Width of the progress bar, in characters.
 const BAR: usize = 30;

@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod display;
 pub mod follow;
 pub mod history;
+pub mod ms;
 pub mod plan;
 pub mod protocol;
 pub mod routine;

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::routine::Ms;
+use crate::ms::Ms;
 use crate::speech::Sound;
 
 /// How a range in the routine is resolved.

@@ -19,8 +19,8 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::ms::Ms;
 use crate::plan;
-use crate::routine::Ms;
 
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 1;

@@ -4,6 +4,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::ms::Ms;
+
 mod check;
 mod error;
 pub mod limits;
@@ -15,9 +17,6 @@ mod value;
 pub use check::{CheckReport, check_files, check_files_to, plan_warnings};
 pub use error::{Problem, RoutineError};
 pub use parse::{load_routine, parse_routine};
-
-/// A span of milliseconds; all durations in the core are whole milliseconds.
-pub type Ms = u64;
 
 /// An inclusive range `low..=high` from the routine file. A single value is a
 /// range with `low == high`.

@@ -16,9 +16,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::ms::Ms;
 use crate::plan::{self, CueSettings};
 use crate::protocol::{Detail, Level};
-use crate::routine::Ms;
 
 /// The saved-session format this build writes.
 pub const FORMAT: u32 = 1;

@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use crate::clip::{Clip, SESSION_RATE};
 use crate::config::{Paths, VoiceConfig};
-use crate::routine::Ms;
+use crate::ms::Ms;
 use crate::speech::{ClipLengths, Sound};
 
 pub use compose::{PAUSE_GAP_MS, WORD_GAP_MS};

@@ -15,11 +15,12 @@ use crate::audio::{AudioError, AudioOut, CueSink};
 use crate::clip::Clip;
 use crate::config::{self, Config, Paths};
 use crate::history::{Entry, History};
+use crate::ms::Ms;
 use crate::plan::{self, Cue, Plan};
 use crate::protocol::{
     ErrorKind, Request, Response, SessionState, SpokenCue, StartOptions, Status,
 };
-use crate::routine::{self, Ms, Routine};
+use crate::routine::{self, Routine};
 use crate::session::{Due, Session, State};
 use crate::state::{self, SavedOptions, SavedSession, StateFile};
 use crate::voice::{Voice, VoiceSettings};

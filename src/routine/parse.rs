@@ -16,7 +16,8 @@ use super::suggest::closest;
 use super::value::{
     self, CountRule, DurationRule, ValueError, count_span, duration, duration_span, format_ms, text,
 };
-use super::{CountMode, Kind, Ms, Positions, Routine, Span, Step, Transitions, Work};
+use super::{CountMode, Kind, Positions, Routine, Span, Step, Transitions, Work};
+use crate::ms::Ms;
 
 /// Reads and validates a routine file. Files over 1 MiB are refused before
 /// they are read; I/O errors name the file.

@@ -2,7 +2,7 @@
 //! deep stroking, 7 of 15." from "Resuming.", "deep stroking", "7", "of" and
 //! "15", choosing the longest known pieces, with short gaps between them.
 
-use crate::routine::Ms;
+use crate::ms::Ms;
 
 use super::pack::Pack;
 

@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::clip::{Clip, ClipError};
-use crate::routine::Ms;
+use crate::ms::Ms;
 use crate::speech::Sound;
 
 use super::compose;
