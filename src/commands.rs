@@ -1,6 +1,7 @@
 //! Carries out each command of the command line: converts the clap types
 //! into the library's options and calls into the library.
 
+mod check;
 mod routines;
 mod service;
 mod shell;
@@ -44,7 +45,7 @@ impl CommandError {
 /// Runs one command line.
 pub fn run(cli: Cli) -> Result<(), CommandError> {
     match cli.command {
-        Command::Check { files } => check(&files),
+        Command::Check { files } => check::check(&files),
         Command::Daemon(args) => daemon(&args),
         Command::Start(args) => start(&args),
         Command::Pause => control(&Request::Pause),
@@ -69,21 +70,6 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Completions { shell } => shell::completions(shell),
         Command::Man => shell::man(),
         Command::Service(ServiceCommand::Install) => service::install(),
-    }
-}
-
-/// `check FILE...`: every error and warning is printed; bad files exit 2.
-fn check(files: &[std::path::PathBuf]) -> Result<(), CommandError> {
-    let report = crate::routine::check_files(files);
-    if report.all_valid() {
-        Ok(())
-    } else {
-        Err(CommandError::BadInput(format!(
-            "{} of {} routine files {} errors",
-            report.failed,
-            report.files,
-            if report.failed == 1 { "has" } else { "have" }
-        )))
     }
 }
 

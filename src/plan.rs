@@ -229,7 +229,10 @@ mod fit;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod timeline;
+mod warnings;
 pub mod wording;
+
+pub use warnings::routine_warnings;
 
 use thiserror::Error;
 

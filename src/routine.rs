@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use crate::ms::Ms;
 
-mod check;
 mod error;
 pub mod limits;
 mod parse;
@@ -14,7 +13,6 @@ pub mod schema;
 mod suggest;
 mod value;
 
-pub use check::{CheckReport, check_files, check_files_to, plan_warnings};
 pub use error::{Problem, RoutineError};
 pub use parse::{load_routine, parse_routine};
 

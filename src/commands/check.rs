@@ -4,9 +4,9 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use super::{Routine, load_routine};
-use crate::plan::{self, Level, Options};
-use crate::speech::Estimate;
+use super::CommandError;
+use crate::plan::routine_warnings;
+use crate::routine::load_routine;
 
 /// What `check` found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -46,7 +46,7 @@ pub fn check_files_to(paths: &[PathBuf], out: &mut dyn Write) -> io::Result<Chec
         report.files += 1;
         match load_routine(path) {
             Ok(routine) => {
-                let warnings = plan_warnings(&routine);
+                let warnings = routine_warnings(&routine);
                 for warning in &warnings {
                     writeln!(out, "{}: warning: {warning}", path.display())?;
                 }
@@ -62,36 +62,17 @@ pub fn check_files_to(paths: &[PathBuf], out: &mut dyn Write) -> io::Result<Chec
     Ok(report)
 }
 
-/// What the planner warns about in a valid routine (counts that do not fit
-/// their tempo, cues dropped for want of room), at both ends of every
-/// range, each warning once.
-pub fn plan_warnings(routine: &Routine) -> Vec<String> {
-    let mut warnings: Vec<String> = Vec::new();
-    let mut totals = Vec::new();
-    for level in [Level::Low, Level::High] {
-        let options = Options {
-            level,
-            ..Options::default()
-        };
-        match plan::plan(routine, &options, &Estimate) {
-            Ok(plan) => {
-                totals.push(plan.total_ms);
-                for warning in plan.warnings {
-                    if !warnings.contains(&warning) {
-                        warnings.push(warning);
-                    }
-                }
-            }
-            Err(err) => {
-                let warning = format!("cannot plan a session: {err}");
-                if !warnings.contains(&warning) {
-                    warnings.push(warning);
-                }
-            }
-        }
+/// `check FILE...`: every error and warning is printed; bad files exit 2.
+pub(super) fn check(files: &[PathBuf]) -> Result<(), CommandError> {
+    let report = check_files(files);
+    if report.all_valid() {
+        Ok(())
+    } else {
+        Err(CommandError::BadInput(format!(
+            "{} of {} routine files {} errors",
+            report.failed,
+            report.files,
+            if report.failed == 1 { "has" } else { "have" }
+        )))
     }
-    if let [low, high] = totals[..] {
-        warnings.extend(plan::length_warnings(routine, low, high));
-    }
-    warnings
 }
