@@ -10,7 +10,6 @@ mod error;
 pub mod limits;
 mod parse;
 pub mod schema;
-mod suggest;
 mod value;
 
 pub use error::{Problem, RoutineError};

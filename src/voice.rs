@@ -38,8 +38,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::clip::{Clip, SESSION_RATE};
-use crate::config::{Paths, VoiceConfig};
+use crate::config::VoiceConfig;
 use crate::ms::Ms;
+use crate::paths::Paths;
 use crate::speech::{ClipLengths, Sound};
 
 pub use compose::{PAUSE_GAP_MS, WORD_GAP_MS};

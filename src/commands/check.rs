@@ -26,21 +26,9 @@ impl CheckReport {
     }
 }
 
-/// Checks every file, printing `path: ok`, `path: warning: ...` or every
-/// error (as `path:line:column: key: message`) to standard output.
-pub fn check_files(paths: &[PathBuf]) -> CheckReport {
-    let stdout = io::stdout();
-    let mut out = stdout.lock();
-    // when the report cannot be written, nothing can be vouched for
-    check_files_to(paths, &mut out).unwrap_or(CheckReport {
-        files: paths.len(),
-        failed: paths.len(),
-        warnings: 0,
-    })
-}
-
-/// [`check_files`], writing the report to `out`.
-pub fn check_files_to(paths: &[PathBuf], out: &mut dyn Write) -> io::Result<CheckReport> {
+/// Checks every file, writing `path: ok`, `path: warning: ...` or every
+/// error (as `path:line:column: key: message`) to `out`.
+pub fn check_files(paths: &[PathBuf], out: &mut dyn Write) -> io::Result<CheckReport> {
     let mut report = CheckReport::default();
     for path in paths {
         report.files += 1;
@@ -64,15 +52,13 @@ pub fn check_files_to(paths: &[PathBuf], out: &mut dyn Write) -> io::Result<Chec
 
 /// `check FILE...`: every error and warning is printed; bad files exit 2.
 pub(super) fn check(files: &[PathBuf]) -> Result<(), CommandError> {
-    let report = check_files(files);
+    let report = check_files(files, &mut io::stdout().lock())?;
     if report.all_valid() {
         Ok(())
     } else {
-        Err(CommandError::BadInput(format!(
-            "{} of {} routine files {} errors",
-            report.failed,
-            report.files,
-            if report.failed == 1 { "has" } else { "have" }
-        )))
+        Err(CommandError::Check {
+            failed: report.failed,
+            files: report.files,
+        })
     }
 }

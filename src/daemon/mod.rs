@@ -11,6 +11,7 @@
 mod connection;
 mod listener;
 mod mpris;
+mod options;
 mod session_task;
 mod shutdown;
 
@@ -26,11 +27,14 @@ use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::config::{Config, ConfigError, Paths, PathsError};
+use crate::config::{Config, ConfigError};
+use crate::paths::{Paths, PathsError};
 use connection::{Connections, Context};
 use listener::{DaemonLock, Socket};
 use session_task::SessionTask;
 use shutdown::Shutdown;
+
+pub use options::session_options;
 
 /// How long connections get to finish once shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -67,16 +71,6 @@ pub enum DaemonError {
     Log { path: PathBuf, source: io::Error },
     #[error("the daemon failed: {0}")]
     Io(#[from] io::Error),
-}
-
-impl DaemonError {
-    /// 2 for a bad configuration file, 1 for everything else.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            DaemonError::Config(_) => 2,
-            _ => 1,
-        }
-    }
 }
 
 /// Runs the daemon until it is told to stop. Returns once the session's

@@ -10,14 +10,15 @@ use std::path::Path;
 use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
-use super::error::{LineIndex, Problem, RoutineError, printable};
+use super::error::{Problem, RoutineError, printable};
 use super::limits::*;
-use super::suggest::closest;
 use super::value::{
     self, CountRule, DurationRule, ValueError, count_span, duration, duration_span, format_ms, text,
 };
 use super::{CountMode, Kind, Positions, Routine, Span, Step, Transitions, Work};
+use crate::line_index::LineIndex;
 use crate::ms::Ms;
+use crate::suggest::closest;
 
 /// Reads and validates a routine file. Files over 1 MiB are refused before
 /// they are read; I/O errors name the file.
