@@ -40,9 +40,12 @@ impl Environment {
     pub fn current() -> Environment {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
         Environment {
+            // $HOME, or when it is unset the home folder of the user's
+            // passwd entry
             home: var("HOME")
                 .map(PathBuf::from)
-                .or_else(|| directories::BaseDirs::new().map(|b| b.home_dir().to_owned())),
+                .or_else(std::env::home_dir)
+                .filter(|home| !home.as_os_str().is_empty()),
             xdg_config_home: var("XDG_CONFIG_HOME"),
             xdg_state_home: var("XDG_STATE_HOME"),
             xdg_cache_home: var("XDG_CACHE_HOME"),
@@ -50,7 +53,7 @@ impl Environment {
             tmpdir: var("TMPDIR"),
             routines: var("MASSAGE_CUE_ROUTINES"),
             exe: std::env::current_exe().ok(),
-            uid: nix::unistd::geteuid().as_raw(),
+            uid: rustix::process::geteuid().as_raw(),
         }
     }
 }
@@ -362,7 +365,7 @@ mod tests {
     fn the_private_socket_dir_is_created_0700_and_checked() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_owned();
-        let uid = nix::unistd::geteuid().as_raw();
+        let uid = rustix::process::geteuid().as_raw();
         let env = Environment {
             tmpdir: Some(dir.clone().into()),
             uid,

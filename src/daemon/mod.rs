@@ -79,7 +79,7 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     let paths = Paths::from_env()?;
     let config = Config::load(&paths.config_file)?;
     let paths = paths.with_config(&config)?;
-    let uid = nix::unistd::geteuid().as_raw();
+    let uid = rustix::process::geteuid().as_raw();
     paths.ensure_state_dir()?;
     if options.detach {
         detach(&paths)?;
@@ -215,10 +215,10 @@ fn detach(paths: &Paths) -> Result<(), DaemonError> {
         .map_err(log_error)?;
     let null = File::open("/dev/null").map_err(log_error)?;
     // fails only when already a session leader, which is as good
-    let _ = nix::unistd::setsid();
-    nix::unistd::dup2_stdin(&null).map_err(|e| log_error(e.into()))?;
-    nix::unistd::dup2_stdout(&file).map_err(|e| log_error(e.into()))?;
-    nix::unistd::dup2_stderr(&file).map_err(|e| log_error(e.into()))?;
+    let _ = rustix::process::setsid();
+    rustix::stdio::dup2_stdin(&null).map_err(|e| log_error(e.into()))?;
+    rustix::stdio::dup2_stdout(&file).map_err(|e| log_error(e.into()))?;
+    rustix::stdio::dup2_stderr(&file).map_err(|e| log_error(e.into()))?;
     // hold no folder busy
     let _ = std::env::set_current_dir("/");
     Ok(())

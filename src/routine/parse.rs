@@ -31,7 +31,7 @@ pub fn load_routine(path: &Path) -> Result<Routine, RoutineError> {
     // below instead of blocking until something writes to it
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)
         .map_err(read_error)?;
     let metadata = file.metadata().map_err(read_error)?;
