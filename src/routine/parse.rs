@@ -367,13 +367,12 @@ impl Checker<'_> {
     fn toml_error(&mut self, text: &str, error: &toml::de::Error) {
         let mut message = error.message().to_owned();
         let span = error.span().unwrap_or(0..0);
-        if message == "duplicate key" {
-            if let Some(key) = text
+        if message == "duplicate key"
+            && let Some(key) = text
                 .get(span.clone())
                 .filter(|k| !k.is_empty() && k.len() < 100)
-            {
-                message = format!("duplicate key `{key}`");
-            }
+        {
+            message = format!("duplicate key `{key}`");
         }
         let hint = if message.contains("must be quoted") {
             Some("put text in double quotes, e.g. name = \"Deep stroking\"")
@@ -767,28 +766,28 @@ impl Checker<'_> {
         }
         let work = self.work(&fields, at, path, what, &own, wait == Some(true));
 
-        if let (Some(at), Some(positions)) = (fields.key_at("move"), &positions) {
-            if positions.len() < 2 {
-                self.report(
-                    at,
-                    &key("move"),
-                    ValueError::new("`move` is spoken between positions; add `positions`")
-                        .hint("e.g. `positions = 3`, or `positions = [\"neck\", \"shoulders\"]`"),
-                );
-            }
+        if let (Some(at), Some(positions)) = (fields.key_at("move"), &positions)
+            && positions.len() < 2
+        {
+            self.report(
+                at,
+                &key("move"),
+                ValueError::new("`move` is spoken between positions; add `positions`")
+                    .hint("e.g. `positions = 3`, or `positions = [\"neck\", \"shoulders\"]`"),
+            );
         }
-        if let (Some(at), Some(positions)) = (fields.key_at("restart"), &positions) {
-            if positions.len() < 2 {
-                self.report(
-                    at,
-                    &key("restart"),
-                    ValueError::new(
-                        "`restart` is spoken when the work goes back to the first position; \
-                         add `positions`",
-                    )
-                    .hint("e.g. `positions = 5` with `restart = \"Start again at the top.\"`"),
-                );
-            }
+        if let (Some(at), Some(positions)) = (fields.key_at("restart"), &positions)
+            && positions.len() < 2
+        {
+            self.report(
+                at,
+                &key("restart"),
+                ValueError::new(
+                    "`restart` is spoken when the work goes back to the first position; \
+                     add `positions`",
+                )
+                .hint("e.g. `positions = 5` with `restart = \"Start again at the top.\"`"),
+            );
         }
         let held = matches!(work, Some((Work::Counted { hold: Some(_), .. }, _)));
         if let (Some(at), false, Some(_)) = (fields.key_at("between"), held, &work) {
