@@ -6,9 +6,9 @@
 
 use std::path::Path;
 
-use massage_cue::plan::{self, Options, Plan};
+use massage_cue::plan::{self, Options, Plan, routine_warnings};
 use massage_cue::protocol::{self, MAX_LINE, ProtocolError, Request, Response};
-use massage_cue::routine::{RoutineError, parse_routine, plan_warnings};
+use massage_cue::routine::{RoutineError, parse_routine};
 use massage_cue::speech::Estimate;
 
 /// The name routine errors give the fuzzed text.
@@ -42,7 +42,7 @@ pub fn routine(data: &[u8]) -> RoutineOutcome {
                     false
                 }
             };
-            let _ = plan_warnings(&routine);
+            let _ = routine_warnings(&routine);
             if let Some(span) = routine.length {
                 let options = Options {
                     length: Some(span.low + (span.high - span.low) / 2),

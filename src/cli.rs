@@ -2,8 +2,12 @@
 //! library's own option and request types; clap never reaches the core.
 
 use std::path::PathBuf;
+use std::str::FromStr;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::plan::{Detail, Level};
 
 /// Speaks a massage routine aloud: techniques, counts, holds, sides and time.
 #[derive(Debug, Parser)]
@@ -106,14 +110,14 @@ pub struct DaemonArgs {
 #[derive(Debug, Args, Clone)]
 pub struct SessionArgs {
     /// Which end of every range to use.
-    #[arg(long, value_enum, conflicts_with = "length")]
-    pub level: Option<LevelArg>,
+    #[arg(long, conflicts_with = "length", value_parser = named::<Level>(Level::NAMES))]
+    pub level: Option<Level>,
     /// Fit the session to this length (e.g. 25m), choosing within every range.
     #[arg(long)]
     pub length: Option<String>,
     /// How much is said: brief, normal, or full (tips read aloud).
-    #[arg(long, value_enum)]
-    pub detail: Option<DetailArg>,
+    #[arg(long, value_parser = named::<Detail>(Detail::NAMES))]
+    pub detail: Option<Detail>,
     /// Speed factor on every tempo (1.25 is a quarter faster, 0.8 slower).
     #[arg(long)]
     pub tempo: Option<f64>,
@@ -168,16 +172,43 @@ pub struct RenderArgs {
     pub output: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LevelArg {
-    Low,
-    Mid,
-    High,
+/// A parser for a value the library reads from its lower-case name
+/// (`--level high`): clap offers the names, the library's `FromStr` makes
+/// the value, so the library's type is the only definition.
+fn named<T>(names: [&'static str; 3]) -> impl TypedValueParser<Value = T>
+where
+    T: FromStr + Clone + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(names).map(|name| {
+        name.parse()
+            .unwrap_or_else(|_| unreachable!("`{name}` is one of the names the type reads"))
+    })
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum DetailArg {
-    Brief,
-    Normal,
-    Full,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(args: &[&str]) -> Result<SessionArgs, clap::Error> {
+        let line = ["massage-cue", "plan", "r"].iter().chain(args);
+        match Cli::try_parse_from(line)?.command {
+            Command::Plan(plan) => Ok(plan.session),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn level_and_detail_are_the_library_types() {
+        let args = session(&["--level", "high", "--detail", "full"]).unwrap();
+        assert_eq!(args.level, Some(Level::High));
+        assert_eq!(args.detail, Some(Detail::Full));
+        let err = session(&["--level", "max"]).unwrap_err().to_string();
+        assert!(err.contains("[possible values: low, mid, high]"), "{err}");
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
-use crate::config::Paths;
+use crate::paths::Paths;
 use crate::protocol::{ErrorKind, MAX_LINE, ProtocolError, Request, Response, Status};
 
 /// How long a freshly started daemon gets to open its socket.
@@ -49,20 +49,6 @@ pub enum ClientError {
     Refused { kind: ErrorKind, message: String },
     #[error("the daemon sent an unexpected reply")]
     Unexpected,
-}
-
-impl ClientError {
-    /// Whether the fault lies in what the user asked for (exit code 2)
-    /// rather than in running it (exit code 1).
-    pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
-            ClientError::Refused {
-                kind: ErrorKind::BadInput,
-                ..
-            }
-        )
-    }
 }
 
 /// The last lines of the daemon's log, for an error message.

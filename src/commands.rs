@@ -1,50 +1,30 @@
 //! Carries out each command of the command line: converts the clap types
 //! into the library's options and calls into the library.
 
+mod check;
+mod error;
 mod routines;
 mod service;
 mod shell;
 
-use thiserror::Error;
+use std::io::{self, IsTerminal, Write};
 
-use std::io::IsTerminal;
-
-use crate::cli::{
-    Cli, Command, DaemonArgs, DetailArg, LevelArg, ServiceCommand, SessionArgs, StartArgs,
-    StatusArgs,
-};
-use crate::client::{Client, ClientError};
-use crate::config::{Config, LookupError, Paths, find_routine, parse_ms, valid_tempo};
+use crate::cli::{Cli, Command, DaemonArgs, ServiceCommand, SessionArgs, StartArgs, StatusArgs};
+use crate::client::Client;
+use crate::config::{Config, parse_ms, valid_tempo};
 use crate::daemon::DaemonOptions;
-use crate::follow;
+use crate::follow::{self, FollowError};
 use crate::history::History;
-use crate::protocol::{self, Request, StartOptions, Status};
+use crate::lookup::{LookupError, find_routine};
+use crate::paths::Paths;
+use crate::protocol::{Request, StartOptions, Status};
 
-/// Why a command failed; decides the exit code.
-#[derive(Debug, Error)]
-pub enum CommandError {
-    /// Bad input: a bad routine, bad arguments. Exit code 2.
-    #[error("{0}")]
-    BadInput(String),
-    /// Something failed while running. Exit code 1.
-    #[error("{0}")]
-    Runtime(String),
-}
-
-impl CommandError {
-    /// 2 for bad input, 1 for a failure at run time.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            CommandError::BadInput(_) => 2,
-            CommandError::Runtime(_) => 1,
-        }
-    }
-}
+pub use error::CommandError;
 
 /// Runs one command line.
 pub fn run(cli: Cli) -> Result<(), CommandError> {
     match cli.command {
-        Command::Check { files } => check(&files),
+        Command::Check { files } => check::check(&files),
         Command::Daemon(args) => daemon(&args),
         Command::Start(args) => start(&args),
         Command::Pause => control(&Request::Pause),
@@ -72,48 +52,19 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
     }
 }
 
-/// `check FILE...`: every error and warning is printed; bad files exit 2.
-fn check(files: &[std::path::PathBuf]) -> Result<(), CommandError> {
-    let report = crate::routine::check_files(files);
-    if report.all_valid() {
-        Ok(())
-    } else {
-        Err(CommandError::BadInput(format!(
-            "{} of {} routine files {} errors",
-            report.failed,
-            report.files,
-            if report.failed == 1 { "has" } else { "have" }
-        )))
-    }
-}
-
 /// `daemon [--detach]`: runs the service until it is told to stop.
 fn daemon(args: &DaemonArgs) -> Result<(), CommandError> {
     crate::daemon::run(&DaemonOptions {
         detach: args.detach,
-    })
-    .map_err(|err| match err.exit_code() {
-        2 => CommandError::BadInput(err.to_string()),
-        _ => CommandError::Runtime(err.to_string()),
-    })
+    })?;
+    Ok(())
 }
 
 /// The paths a client uses, with the socket the configuration may name.
 fn client_paths() -> Result<Paths, CommandError> {
-    let paths = Paths::from_env().map_err(|e| CommandError::Runtime(e.to_string()))?;
-    let config =
-        Config::load(&paths.config_file).map_err(|e| CommandError::BadInput(e.to_string()))?;
-    paths
-        .with_config(&config)
-        .map_err(|e| CommandError::Runtime(e.to_string()))
-}
-
-fn client_error(err: ClientError) -> CommandError {
-    if err.is_bad_input() {
-        CommandError::BadInput(err.to_string())
-    } else {
-        CommandError::Runtime(err.to_string())
-    }
+    let paths = Paths::from_env()?;
+    let config = Config::load(&paths.config_file)?;
+    Ok(paths.with_config(&config)?)
 }
 
 /// The session flags as protocol options, checked.
@@ -121,7 +72,7 @@ fn start_options(args: &SessionArgs) -> Result<StartOptions, CommandError> {
     let length_ms = match &args.length {
         None => None,
         Some(text) => Some(parse_ms(text).filter(|ms| *ms > 0).ok_or_else(|| {
-            CommandError::BadInput(format!(
+            CommandError::Usage(format!(
                 "--length: `{text}` is not a duration; write it like 25m or 1h10m"
             ))
         })?),
@@ -129,22 +80,14 @@ fn start_options(args: &SessionArgs) -> Result<StartOptions, CommandError> {
     if let Some(tempo) = args.tempo
         && !valid_tempo(tempo)
     {
-        return Err(CommandError::BadInput(format!(
+        return Err(CommandError::Usage(format!(
             "--tempo: {tempo} is outside 0.25 to 4 (1.25 is a quarter faster, 0.8 slower)"
         )));
     }
     Ok(StartOptions {
-        level: args.level.map(|level| match level {
-            LevelArg::Low => protocol::Level::Low,
-            LevelArg::Mid => protocol::Level::Mid,
-            LevelArg::High => protocol::Level::High,
-        }),
+        level: args.level,
         length_ms,
-        detail: args.detail.map(|detail| match detail {
-            DetailArg::Brief => protocol::Detail::Brief,
-            DetailArg::Normal => protocol::Detail::Normal,
-            DetailArg::Full => protocol::Detail::Full,
-        }),
+        detail: args.detail,
         tempo: args.tempo,
         replace: false,
     })
@@ -159,53 +102,50 @@ fn start(args: &StartArgs) -> Result<(), CommandError> {
         ..start_options(&args.session)?
     };
     let path = find_routine(&args.routine, &paths)
-        .and_then(|p| p.canonicalize().map_err(|_| LookupError::NoFile(p)))
-        .map_err(|e| CommandError::BadInput(e.to_string()))?;
+        .and_then(|p| p.canonicalize().map_err(|_| LookupError::NoFile(p)))?;
     let routine = path
         .to_str()
-        .ok_or_else(|| CommandError::BadInput(format!("{} is not a UTF-8 path", path.display())))?
+        .ok_or_else(|| CommandError::Usage(format!("{} is not a UTF-8 path", path.display())))?
         .to_owned();
-    let mut client = Client::connect_or_start(&paths).map_err(client_error)?;
-    let (status, message) = client
-        .call(&Request::Start { routine, options })
-        .map_err(client_error)?;
+    let mut client = Client::connect_or_start(&paths)?;
+    let (status, message) = client.call(&Request::Start { routine, options })?;
     if args.follow {
         return follow_session(&mut client);
     }
-    print_outcome(&status, message.as_deref());
-    Ok(())
+    print_outcome(&status, message.as_deref())
 }
 
 /// `pause`, `resume`, `toggle`, `next`, `prev`, `repeat`, `stop`.
 fn control(request: &Request) -> Result<(), CommandError> {
     let paths = client_paths()?;
-    let mut client = Client::connect_or_start(&paths).map_err(client_error)?;
-    let (status, message) = client.call(request).map_err(client_error)?;
-    print_outcome(&status, message.as_deref());
-    Ok(())
+    let mut client = Client::connect_or_start(&paths)?;
+    let (status, message) = client.call(request)?;
+    print_outcome(&status, message.as_deref())
 }
 
-fn print_outcome(status: &Status, message: Option<&str>) {
+fn print_outcome(status: &Status, message: Option<&str>) -> Result<(), CommandError> {
+    let mut out = io::stdout().lock();
     if let Some(message) = message {
-        println!("{message}");
+        writeln!(out, "{message}")?;
     }
-    println!("{}", follow::summary(status));
+    writeln!(out, "{}", follow::summary(status))?;
+    Ok(())
 }
 
 /// `status [--json] [--follow]`.
 fn status(args: &StatusArgs) -> Result<(), CommandError> {
     let paths = client_paths()?;
-    let mut client = Client::connect_or_start(&paths).map_err(client_error)?;
+    let mut client = Client::connect_or_start(&paths)?;
     if args.follow {
         return follow_session(&mut client);
     }
-    let (status, _) = client.call(&Request::Status).map_err(client_error)?;
+    let (status, _) = client.call(&Request::Status)?;
+    let mut out = io::stdout().lock();
     if args.json {
-        let json =
-            serde_json::to_string(&status).map_err(|e| CommandError::Runtime(e.to_string()))?;
-        println!("{json}");
+        serde_json::to_writer(&mut out, &status).map_err(io::Error::from)?;
+        writeln!(out)?;
     } else {
-        println!("{}", follow::summary(&status));
+        writeln!(out, "{}", follow::summary(&status))?;
     }
     Ok(())
 }
@@ -213,26 +153,42 @@ fn status(args: &StatusArgs) -> Result<(), CommandError> {
 fn follow_session(client: &mut Client) -> Result<(), CommandError> {
     let stdout = std::io::stdout();
     let terminal = stdout.is_terminal();
-    follow::follow(client, &mut stdout.lock(), terminal).map_err(client_error)
+    follow::follow(client, &mut stdout.lock(), terminal).map_err(|err| match err {
+        FollowError::Daemon(err) => CommandError::Client(err),
+        FollowError::Output(err) => CommandError::Output(err),
+    })
 }
 
 /// `history`: past sessions, oldest first.
 fn history() -> Result<(), CommandError> {
     let paths = client_paths()?;
-    let log = History::new(paths.history_file()).read().map_err(|e| {
-        CommandError::Runtime(format!(
-            "cannot read {}: {e}",
-            paths.history_file().display()
-        ))
-    })?;
+    let log = History::new(paths.history_file())
+        .read()
+        .map_err(|source| CommandError::History {
+            path: paths.history_file(),
+            source,
+        })?;
     for warning in &log.warnings {
-        eprintln!("warning: {warning}");
+        warn(warning);
     }
+    let mut out = io::stdout().lock();
     if log.entries.is_empty() {
-        println!("No sessions yet.");
+        writeln!(out, "No sessions yet.")?;
     }
     for entry in &log.entries {
-        println!("{entry}");
+        writeln!(out, "{entry}")?;
     }
     Ok(())
+}
+
+/// A warning on standard error; one that cannot be written is dropped, as
+/// there is nowhere left to say so.
+fn warn(warning: &str) {
+    let _ = writeln!(io::stderr(), "warning: {warning}");
+}
+
+/// A note on standard error, dropped like [`warn`]'s when it cannot be
+/// written.
+fn note(note: &str) {
+    let _ = writeln!(io::stderr(), "note: {note}");
 }

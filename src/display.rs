@@ -3,8 +3,9 @@
 
 use std::fmt::Write as _;
 
+use crate::ms::Ms;
 use crate::plan::{Cue, CueKind, HumanMs, Plan};
-use crate::routine::{CountMode, Ms, Positions, Routine, Span, Step, Work};
+use crate::routine::{CountMode, Positions, Routine, Span, Step, Work};
 
 /// `m:ss` (or `h:mm:ss`) of a plan offset.
 pub fn clock(ms: Ms) -> String {

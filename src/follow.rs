@@ -11,9 +11,11 @@
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
+use thiserror::Error;
+
 use crate::client::{Client, ClientError};
+use crate::ms::Ms;
 use crate::protocol::{Request, Response, SessionState, SpokenCue, Status};
-use crate::routine::Ms;
 
 /// Width of the progress bar, in characters.
 const BAR: usize = 30;
@@ -233,13 +235,26 @@ fn bar(done: Ms, total: Ms) -> String {
     format!("[{}{}]", "#".repeat(filled), ".".repeat(BAR - filled))
 }
 
+/// Why following a session ended early.
+#[derive(Debug, Error)]
+pub enum FollowError {
+    /// The daemon could not be asked, or answered wrongly.
+    #[error(transparent)]
+    Daemon(#[from] ClientError),
+    /// The view could not be written (its reader may have gone away).
+    #[error("cannot write to standard output: {0}")]
+    Output(#[source] io::Error),
+}
+
 /// Follows the session until it finishes or is stopped, or the daemon goes
 /// away, writing the view to `out`.
-pub fn follow(client: &mut Client, out: &mut dyn Write, terminal: bool) -> Result<(), ClientError> {
+pub fn follow(client: &mut Client, out: &mut dyn Write, terminal: bool) -> Result<(), FollowError> {
     let status = match client.request(&Request::Subscribe)? {
         Response::Ok { status, .. } => status,
-        Response::Error { kind, message } => return Err(ClientError::Refused { kind, message }),
-        Response::Update { .. } => return Err(ClientError::Unexpected),
+        Response::Error { kind, message } => {
+            return Err(ClientError::Refused { kind, message }.into());
+        }
+        Response::Update { .. } => return Err(ClientError::Unexpected.into()),
     };
     let mut view = View::new(status.clone(), terminal);
     write_out(out, &view.update(status, None))?;
@@ -250,13 +265,13 @@ pub fn follow(client: &mut Client, out: &mut dyn Write, terminal: bool) -> Resul
             Ok(Some(Response::Update { status, cue })) => {
                 write_out(out, &view.update(status, cue.as_ref()))?;
             }
-            Ok(Some(_)) => return Err(ClientError::Unexpected),
+            Ok(Some(_)) => return Err(ClientError::Unexpected.into()),
             Ok(None) => {}
             Err(ClientError::Closed) => {
                 write_out(out, "The daemon stopped.\n")?;
                 return Ok(());
             }
-            Err(err) => return Err(err),
+            Err(err) => return Err(err.into()),
         }
         if Instant::now() >= next_tick {
             write_out(out, &view.tick())?;
@@ -266,9 +281,10 @@ pub fn follow(client: &mut Client, out: &mut dyn Write, terminal: bool) -> Resul
     Ok(())
 }
 
-fn write_out(out: &mut dyn Write, text: &str) -> io::Result<()> {
-    out.write_all(text.as_bytes())?;
-    out.flush()
+fn write_out(out: &mut dyn Write, text: &str) -> Result<(), FollowError> {
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(FollowError::Output)
 }
 
 #[cfg(test)]

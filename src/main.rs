@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -19,8 +20,12 @@ fn main() -> ExitCode {
     match massage_cue::commands::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("massage-cue: {err}");
-            ExitCode::from(err.exit_code())
+            let code = err.code();
+            // 0: the reader of the output went away, which needs no word
+            if code != 0 {
+                let _ = writeln!(std::io::stderr(), "massage-cue: {err}");
+            }
+            ExitCode::from(code)
         }
     }
 }

@@ -2,17 +2,38 @@
 //! length of every clip to a timeline of cues at exact offsets. Playing a
 //! session is only following this timeline.
 
-use serde::Serialize;
+use std::str::FromStr;
 
-use crate::routine::Ms;
+use serde::de::IntoDeserializer;
+use serde::{Deserialize, Serialize};
+
+use crate::ms::Ms;
 use crate::speech::Sound;
 
-/// How a range in the routine is resolved.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How a range in the routine is resolved: its low end, its middle
+/// (rounded down) or its high end. Written in lower case in the
+/// configuration, on the command line, over the socket and in saved
+/// sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Level {
     Low,
     Mid,
     High,
+}
+
+impl Level {
+    /// Every level's name, as serde reads and writes it.
+    pub const NAMES: [&str; 3] = ["low", "mid", "high"];
+}
+
+impl FromStr for Level {
+    type Err = serde::de::value::Error;
+
+    /// A level from its name, as serde reads it.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Level::deserialize(name.into_deserializer())
+    }
 }
 
 impl std::fmt::Display for Level {
@@ -25,8 +46,8 @@ impl std::fmt::Display for Level {
     }
 }
 
-/// How much is said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+/// How much is said. Written in lower case, like [`Level`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Detail {
     /// Technique names and counts only.
@@ -36,6 +57,20 @@ pub enum Detail {
     Normal,
     /// Also the tips, for learning a routine.
     Full,
+}
+
+impl Detail {
+    /// Every detail level's name, as serde reads and writes it.
+    pub const NAMES: [&str; 3] = ["brief", "normal", "full"];
+}
+
+impl FromStr for Detail {
+    type Err = serde::de::value::Error;
+
+    /// A detail level from its name, as serde reads it.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Detail::deserialize(name.into_deserializer())
+    }
 }
 
 /// Spoken-timeline settings from the `[cues]` config table.
@@ -229,7 +264,10 @@ mod fit;
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod timeline;
+mod warnings;
 pub mod wording;
+
+pub use warnings::routine_warnings;
 
 use thiserror::Error;
 

@@ -19,8 +19,8 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::plan;
-use crate::routine::Ms;
+use crate::ms::Ms;
+use crate::plan::{Detail, Level};
 
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 1;
@@ -86,87 +86,6 @@ pub struct StartOptions {
     /// the session.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replace: bool,
-}
-
-impl StartOptions {
-    /// `base` (from the configuration) with these options put over it. A
-    /// length given here wins over a level in the configuration, and a
-    /// level given here over a length there.
-    pub fn apply(&self, mut base: plan::Options) -> plan::Options {
-        if let Some(level) = self.level {
-            base.level = level.into();
-            base.length = None;
-        }
-        if let Some(length) = self.length_ms {
-            base.length = Some(length);
-            base.length_preferred = false;
-        }
-        if let Some(detail) = self.detail {
-            base.detail = detail.into();
-        }
-        if let Some(tempo) = self.tempo {
-            base.tempo = tempo;
-        }
-        base
-    }
-}
-
-/// Which end of every range to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Low,
-    Mid,
-    High,
-}
-
-impl From<Level> for plan::Level {
-    fn from(level: Level) -> Self {
-        match level {
-            Level::Low => plan::Level::Low,
-            Level::Mid => plan::Level::Mid,
-            Level::High => plan::Level::High,
-        }
-    }
-}
-
-impl From<plan::Level> for Level {
-    fn from(level: plan::Level) -> Self {
-        match level {
-            plan::Level::Low => Level::Low,
-            plan::Level::Mid => Level::Mid,
-            plan::Level::High => Level::High,
-        }
-    }
-}
-
-/// How much is said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Detail {
-    Brief,
-    Normal,
-    Full,
-}
-
-impl From<Detail> for plan::Detail {
-    fn from(detail: Detail) -> Self {
-        match detail {
-            Detail::Brief => plan::Detail::Brief,
-            Detail::Normal => plan::Detail::Normal,
-            Detail::Full => plan::Detail::Full,
-        }
-    }
-}
-
-impl From<plan::Detail> for Detail {
-    fn from(detail: plan::Detail) -> Self {
-        match detail {
-            plan::Detail::Brief => Detail::Brief,
-            plan::Detail::Normal => Detail::Normal,
-            plan::Detail::Full => Detail::Full,
-        }
-    }
 }
 
 /// What the daemon says back.
@@ -504,33 +423,6 @@ mod tests {
             Request::decode(&long),
             Err(ProtocolError::TooLong)
         ));
-    }
-
-    #[test]
-    fn start_options_override_the_configuration() {
-        let base = plan::Options {
-            length: Some(600_000),
-            ..plan::Options::default()
-        };
-        let options = StartOptions {
-            level: Some(Level::High),
-            detail: Some(Detail::Brief),
-            tempo: Some(1.5),
-            length_ms: None,
-            replace: false,
-        }
-        .apply(base.clone());
-        assert_eq!(options.level, plan::Level::High);
-        assert_eq!(options.length, None);
-        assert_eq!(options.detail, plan::Detail::Brief);
-        assert_eq!(options.tempo, 1.5);
-        let options = StartOptions {
-            length_ms: Some(1_200_000),
-            ..StartOptions::default()
-        }
-        .apply(base);
-        assert_eq!(options.length, Some(1_200_000));
-        assert_eq!(options.level, plan::Level::Mid);
     }
 
     /// Arbitrary values of every protocol type: encoded, they make one line

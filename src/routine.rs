@@ -4,20 +4,16 @@
 use std::fmt;
 use std::path::PathBuf;
 
-mod check;
+use crate::ms::Ms;
+
 mod error;
 pub mod limits;
 mod parse;
 pub mod schema;
-mod suggest;
 mod value;
 
-pub use check::{CheckReport, check_files, check_files_to, plan_warnings};
 pub use error::{Problem, RoutineError};
 pub use parse::{load_routine, parse_routine};
-
-/// A span of milliseconds; all durations in the core are whole milliseconds.
-pub type Ms = u64;
 
 /// An inclusive range `low..=high` from the routine file. A single value is a
 /// range with `low == high`.

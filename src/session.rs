@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::ms::Ms;
 use crate::plan::{CueKind, Plan, wording};
-use crate::routine::Ms;
 
 /// A cue whose deadline passed longer ago than this is dropped, not played:
 /// after a stall (suspend, overload) stale counts never come in a burst.

@@ -2,7 +2,7 @@
 //! length of every clip; the voice supplies real lengths, and
 //! [`Estimate`] stands in where no clip exists yet.
 
-use crate::routine::Ms;
+use crate::ms::Ms;
 
 /// A sound that is not speech.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -16,9 +16,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::plan::{self, CueSettings};
-use crate::protocol::{Detail, Level};
-use crate::routine::Ms;
+use crate::ms::Ms;
+use crate::plan::{self, CueSettings, Detail, Level};
 
 /// The saved-session format this build writes.
 pub const FORMAT: u32 = 1;
@@ -63,10 +62,10 @@ pub struct SavedOptions {
 impl From<&plan::Options> for SavedOptions {
     fn from(options: &plan::Options) -> Self {
         SavedOptions {
-            level: options.level.into(),
+            level: options.level,
             length_ms: options.length,
             length_preferred: options.length_preferred,
-            detail: options.detail.into(),
+            detail: options.detail,
             tempo: options.tempo,
             session_number: options.session_number,
             remaining_ms: options.cues.remaining.clone(),
@@ -78,10 +77,10 @@ impl From<&plan::Options> for SavedOptions {
 impl From<&SavedOptions> for plan::Options {
     fn from(saved: &SavedOptions) -> Self {
         plan::Options {
-            level: saved.level.into(),
+            level: saved.level,
             length: saved.length_ms,
             length_preferred: saved.length_preferred,
-            detail: saved.detail.into(),
+            detail: saved.detail,
             tempo: saved.tempo,
             session_number: saved.session_number,
             cues: CueSettings {

@@ -27,6 +27,7 @@
 
 mod compose;
 mod pack;
+mod phrase;
 mod tts;
 
 use std::collections::HashMap;
@@ -37,12 +38,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::clip::{Clip, SESSION_RATE};
-use crate::config::{Paths, VoiceConfig};
-use crate::routine::Ms;
+use crate::config::VoiceConfig;
+use crate::ms::Ms;
+use crate::paths::Paths;
 use crate::speech::{ClipLengths, Sound};
 
 pub use compose::{PAUSE_GAP_MS, WORD_GAP_MS};
 pub use pack::{INDEX_FILE, Pack, PackEntry, PackError};
+pub use phrase::phrase_key;
 pub use tts::{TtsEngine, TtsError};
 
 /// The variable that names the `sounds/` folder, overriding the search.
@@ -56,13 +59,6 @@ const SPEECH_LEVEL_DBFS: f32 = -21.0;
 /// After this many failures in a row the command is not tried again by
 /// this voice: each failure may cost a whole timeout.
 const MAX_ENGINE_FAILURES: usize = 3;
-
-/// The key a phrase is looked up by: whitespace collapsed to single spaces
-/// and trimmed; otherwise exact (case and punctuation matter, since they
-/// change how a phrase is said).
-pub fn phrase_key(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
 
 /// Where a phrase's clip came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -175,9 +175,9 @@ fn the_sound_threads_are_raised_where_allowed() {
                 .collect::<Vec<_>>()
         };
         let device = niceness(&|_, name| name == "audio-out");
-        let me = nix::unistd::gettid().as_raw();
+        let me = rustix::thread::gettid().as_raw_pid();
         assert_eq!(niceness(&|tid, _| tid == me), [0], "{now:?}");
-        if nix::unistd::geteuid().is_root() {
+        if rustix::process::geteuid().is_root() {
             assert_eq!(device, [raised], "{now:?}");
             let sound = niceness(&|_, _| true).into_iter().filter(|n| *n == raised);
             assert!(

@@ -17,8 +17,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use rustix::process::{Pid, Signal, kill_process as kill};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_massage-cue");
@@ -78,7 +77,7 @@ impl Bus {
 
 impl Drop for Bus {
     fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.pid), Signal::SIGTERM);
+        let _ = kill(Pid::from_raw(self.pid).unwrap(), Signal::TERM);
     }
 }
 
@@ -194,7 +193,7 @@ struct Daemon(Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.0.id() as i32), Signal::SIGTERM);
+        let _ = kill(Pid::from_raw(self.0.id() as i32).unwrap(), Signal::TERM);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.0.try_wait() {

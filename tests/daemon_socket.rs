@@ -13,8 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use rustix::process::{Pid, Signal, kill_process as kill};
 use serde_json::Value;
 
 use massage_cue::history::{Entry, History};
@@ -144,7 +143,7 @@ struct Daemon {
 
 impl Daemon {
     fn signal(&self, signal: Signal) {
-        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+        kill(Pid::from_raw(self.child.id() as i32).unwrap(), signal).unwrap();
     }
 
     /// Waits for the daemon to exit; its exit code.
@@ -178,7 +177,7 @@ struct Detached(i32);
 
 impl Drop for Detached {
     fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.0), Signal::SIGTERM);
+        let _ = kill(Pid::from_raw(self.0).unwrap(), Signal::TERM);
     }
 }
 
@@ -308,7 +307,7 @@ fn a_client_starts_a_detached_daemon_when_none_runs() {
     let reply = home.connect().ask(r#""request":"shutdown""#);
     assert_eq!(reply["reply"], "ok", "{reply}");
     wait_for("the detached daemon to exit", || {
-        kill(Pid::from_raw(pid), None).is_err()
+        rustix::process::test_kill_process(Pid::from_raw(pid).unwrap()).is_err()
             || fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
     });
     assert!(!home.socket().exists());
@@ -351,7 +350,7 @@ fn a_daemon_killed_outright_is_replaced_and_its_session_comes_back_paused() {
     let mut line = home.connect();
     let status = line.ok(&start_request(&home.routine()));
     assert_eq!(status["state"], "running");
-    daemon.signal(Signal::SIGKILL);
+    daemon.signal(Signal::KILL);
     daemon.wait();
     assert!(home.socket().exists(), "a killed daemon leaves its socket");
 
@@ -518,14 +517,14 @@ fn the_subscriber_gets_each_cue_as_it_is_spoken() {
 
 #[test]
 fn sigterm_saves_the_session_removes_the_socket_and_exits_0() {
-    for signal in [Signal::SIGTERM, Signal::SIGINT] {
+    for signal in [Signal::TERM, Signal::INT] {
         let home = Home::new();
         let mut daemon = home.daemon();
         let status = home.connect().ok(&start_request(&home.routine()));
         assert_eq!(status["state"], "running");
         daemon.signal(signal);
-        assert_eq!(daemon.wait(), Some(0), "{signal}");
-        assert!(!home.socket().exists(), "{signal}");
+        assert_eq!(daemon.wait(), Some(0), "{signal:?}");
+        assert!(!home.socket().exists(), "{signal:?}");
 
         let saved = StateFile::new(home.state_dir().join("session.json"))
             .load()
@@ -581,7 +580,7 @@ fn stopping_a_session_writes_the_history() {
 
 #[test]
 fn another_user_is_refused() {
-    if !nix::unistd::geteuid().is_root() {
+    if !rustix::process::geteuid().is_root() {
         eprintln!("skipped: running a client as another user needs root");
         return;
     }
@@ -729,7 +728,7 @@ fn without_xdg_runtime_dir_the_socket_is_in_a_private_folder_under_tmpdir() {
     let home = Home::new();
     let tmp = home.path().join("tmp");
     fs::create_dir(&tmp).unwrap();
-    let uid = nix::unistd::geteuid().as_raw();
+    let uid = rustix::process::geteuid().as_raw();
     let socket = tmp.join(format!("massage-cue-{uid}/massage-cue.sock"));
     let with_tmp = |args: &[&str]| {
         home.command(args)

@@ -19,8 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use rustix::process::{Pid, Signal, kill_process as kill};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_massage-cue");
@@ -107,8 +106,8 @@ impl SoundServer {
     /// Kills the server at once, as a crash would, and waits until it is
     /// gone.
     fn kill(&self) {
-        let pid = Pid::from_raw(self.pid());
-        kill(pid, Signal::SIGKILL).expect("kill the sound server");
+        let pid = Pid::from_raw(self.pid()).unwrap();
+        kill(pid, Signal::KILL).expect("kill the sound server");
         wait_for("the sound server to die", PATIENCE, || {
             let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             (stat.is_empty() || stat.contains(") Z ")).then_some(())
@@ -339,7 +338,7 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if self.alive() {
-            let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+            let _ = kill(Pid::from_raw(self.child.id() as i32).unwrap(), Signal::TERM);
             let deadline = Instant::now() + PATIENCE;
             while self.alive() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));

@@ -237,7 +237,7 @@ struct Tmpfs(std::path::PathBuf);
 
 impl Tmpfs {
     fn mount(at: &std::path::Path, size: &str) -> Option<Tmpfs> {
-        if !nix::unistd::geteuid().is_root() {
+        if !rustix::process::geteuid().is_root() {
             eprintln!("skipped: mounting a small tmpfs (a disk to fill) needs root");
             return None;
         }
@@ -255,8 +255,8 @@ impl Tmpfs {
 
     /// Fills it until only `room` bytes are left.
     fn fill(&self, room: u64) {
-        let fs = nix::sys::statvfs::statvfs(&self.0).unwrap();
-        let free = fs.blocks_available() as u64 * fs.fragment_size() as u64;
+        let fs = rustix::fs::statvfs(&self.0).unwrap();
+        let free = fs.f_bavail * fs.f_frsize;
         fs::write(self.0.join("filler"), vec![0u8; (free - room) as usize]).unwrap();
     }
 }

@@ -435,7 +435,14 @@ fn a_symlink_in_place_of_a_save_or_its_temporary_file_is_replaced_not_written_th
 fn a_pipe_or_a_device_named_as_a_routine_is_refused_at_once() {
     let home = Home::new();
     let fifo = home.path().join("pipe.toml");
-    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::RWXU,
+        0,
+    )
+    .unwrap();
     for file in [fifo.as_path(), Path::new("/dev/zero"), home.path()] {
         let mut child = home
             .command(&["check", file.to_str().unwrap()])

@@ -18,8 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{AudioError, CueSink};
 use crate::clip::Clip;
+use crate::ms::Ms;
 use crate::plan::Cue;
-use crate::routine::Ms;
 
 /// How late a cue may start before it is dropped instead: enough to absorb
 /// scheduler hiccups, while a count any later would already sound off the

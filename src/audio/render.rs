@@ -9,8 +9,8 @@ use std::path::Path;
 
 use super::{AudioError, TimedClip, timeline};
 use crate::clip::Clip;
+use crate::ms::Ms;
 use crate::plan::{Cue, Plan};
-use crate::routine::Ms;
 
 /// The rate used when there is no clip to take one from.
 const FALLBACK_RATE: u32 = 48_000;

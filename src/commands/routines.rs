@@ -2,11 +2,14 @@
 //! `plan` and the voice pack's phrase list.
 
 use std::collections::BTreeSet;
+use std::io::{self, Write};
 
-use super::{CommandError, client_paths, start_options};
+use super::{CommandError, client_paths, note, start_options, warn};
 use crate::cli::{PlanArgs, SessionArgs};
-use crate::config::{Config, Paths, find_routine, routine_files};
+use crate::config::Config;
 use crate::display;
+use crate::lookup::{Origin, find_routine, routine_files};
+use crate::paths::Paths;
 use crate::plan::{self, Detail, Level, Options, Plan, wording};
 use crate::routine::{Routine, load_routine};
 use crate::speech::ClipLengths;
@@ -14,13 +17,16 @@ use crate::voice::{Voice, VoiceSettings};
 
 /// A routine named on the command line, found and read.
 pub(super) fn routine(name: &str, paths: &Paths) -> Result<Routine, CommandError> {
-    let path = find_routine(name, paths).map_err(|e| CommandError::BadInput(e.to_string()))?;
-    load_routine(&path).map_err(|e| CommandError::BadInput(e.to_string()))
+    let path = find_routine(name, paths)?;
+    Ok(load_routine(&path)?)
 }
 
 /// The planning options: the configuration's, then the command line's.
 pub(super) fn options(config: &Config, args: &SessionArgs) -> Result<Options, CommandError> {
-    Ok(start_options(args)?.apply(config.options()))
+    Ok(crate::daemon::session_options(
+        &start_options(args)?,
+        config.options(),
+    ))
 }
 
 /// Plans with the real lengths of the voice's clips.
@@ -29,7 +35,7 @@ pub(super) fn plan_with_voice(
     options: &Options,
     voice: &Voice,
 ) -> Result<Plan, CommandError> {
-    plan::plan(routine, options, voice).map_err(|e| CommandError::BadInput(e.to_string()))
+    Ok(plan::plan(routine, options, voice)?)
 }
 
 /// What a session of the routine named on the command line is made of:
@@ -39,8 +45,7 @@ fn session_parts(
     args: &SessionArgs,
 ) -> Result<(Routine, Options, Voice), CommandError> {
     let paths = client_paths()?;
-    let config =
-        Config::load(&paths.config_file).map_err(|e| CommandError::BadInput(e.to_string()))?;
+    let config = Config::load(&paths.config_file)?;
     let routine = routine(name, &paths)?;
     let options = options(&config, args)?;
     let voice = Voice::new(VoiceSettings::from_config(&config.voice, &paths));
@@ -51,11 +56,13 @@ fn session_parts(
 pub(super) fn list() -> Result<(), CommandError> {
     let paths = client_paths()?;
     let files = routine_files(&paths);
+    let mut out = io::stdout().lock();
     if files.is_empty() {
-        println!(
+        writeln!(
+            out,
             "No routines found. Put routine files in {}",
             paths.user_routines.display()
-        );
+        )?;
         return Ok(());
     }
     let width = files.iter().map(|f| f.name.len()).max().unwrap_or(0);
@@ -67,13 +74,18 @@ pub(super) fn list() -> Result<(), CommandError> {
                     .map(|l| format!(" ({}-{})", plan::HumanMs(l.low), plan::HumanMs(l.high)))
                     .unwrap_or_default();
                 let about = r.description.as_deref().unwrap_or(&r.name);
-                println!("{:width$}  {}{length}  [{}]", file.name, about, file.origin);
+                writeln!(
+                    out,
+                    "{:width$}  {}{length}  [{}]",
+                    file.name, about, file.origin
+                )?;
             }
-            Err(err) => println!(
+            Err(err) => writeln!(
+                out,
                 "{:width$}  (cannot be read: {})",
                 file.name,
                 first_line(&err.to_string())
-            ),
+            )?,
         }
     }
     Ok(())
@@ -87,7 +99,7 @@ fn first_line(text: &str) -> &str {
 pub(super) fn show(name: &str) -> Result<(), CommandError> {
     let paths = client_paths()?;
     let routine = routine(name, &paths)?;
-    print!("{}", display::routine_text(&routine));
+    write!(io::stdout().lock(), "{}", display::routine_text(&routine))?;
     Ok(())
 }
 
@@ -95,18 +107,18 @@ pub(super) fn show(name: &str) -> Result<(), CommandError> {
 pub(super) fn plan(args: &PlanArgs) -> Result<(), CommandError> {
     let (routine, options, voice) = session_parts(&args.routine, &args.session)?;
     let plan = plan_with_voice(&routine, &options, &voice)?;
-    for note in &plan.notes {
-        eprintln!("note: {note}");
+    for text in &plan.notes {
+        note(text);
     }
     for warning in &plan.warnings {
-        eprintln!("warning: {warning}");
+        warn(warning);
     }
+    let mut out = io::stdout().lock();
     if args.json {
-        let json = serde_json::to_string_pretty(&plan)
-            .map_err(|e| CommandError::Runtime(e.to_string()))?;
-        println!("{json}");
+        serde_json::to_writer_pretty(&mut out, &plan).map_err(io::Error::from)?;
+        writeln!(out)?;
     } else {
-        print!("{}", display::plan_table(&plan));
+        write!(out, "{}", display::plan_table(&plan))?;
     }
     Ok(())
 }
@@ -149,14 +161,14 @@ pub(super) fn phrases() -> Result<(), CommandError> {
     let mut all: BTreeSet<String> = wording::stock_phrases().into_iter().collect();
     for file in routine_files(&paths)
         .into_iter()
-        .filter(|f| f.origin == crate::config::Origin::Bundled)
+        .filter(|f| f.origin == Origin::Bundled)
     {
-        let routine =
-            load_routine(&file.path).map_err(|e| CommandError::BadInput(e.to_string()))?;
+        let routine = load_routine(&file.path)?;
         all.extend(routine_phrases(&routine, &crate::speech::Estimate));
     }
+    let mut out = io::stdout().lock();
     for phrase in all {
-        println!("{phrase}");
+        writeln!(out, "{phrase}")?;
     }
     Ok(())
 }
@@ -165,45 +177,43 @@ pub(super) fn phrases() -> Result<(), CommandError> {
 /// without any audio device.
 pub(super) fn render(args: &crate::cli::RenderArgs) -> Result<(), CommandError> {
     let (routine, options, voice) = session_parts(&args.routine, &args.session)?;
-    let plan = voice
-        .plan(&routine, &options)
-        .map_err(|e| CommandError::BadInput(e.to_string()))?;
-    for note in &plan.notes {
-        eprintln!("note: {note}");
+    let plan = voice.plan(&routine, &options)?;
+    for text in &plan.notes {
+        note(text);
     }
     for warning in &plan.warnings {
-        eprintln!("warning: {warning}");
+        warn(warning);
     }
-    let summary = crate::audio::render_to_wav(&plan, |cue| voice.cue_clip(cue), &args.output)
-        .map_err(|e| CommandError::Runtime(e.to_string()))?;
-    println!(
+    let summary = crate::audio::render_to_wav(&plan, |cue| voice.cue_clip(cue), &args.output)?;
+    writeln!(
+        io::stdout().lock(),
         "{}: {} ({} cues, {} Hz mono WAV)",
         args.output.display(),
         plan::HumanMs(summary.duration_ms()),
         summary.clips,
         summary.rate
-    );
+    )?;
     Ok(())
 }
 
 /// `say TEXT`: one phrase through the default output.
 pub(super) fn say(text: &str) -> Result<(), CommandError> {
     if text.trim().is_empty() {
-        return Err(CommandError::BadInput("say: the text is empty".into()));
+        return Err(CommandError::Usage("say: the text is empty".into()));
     }
     let paths = client_paths()?;
-    let config =
-        Config::load(&paths.config_file).map_err(|e| CommandError::BadInput(e.to_string()))?;
+    let config = Config::load(&paths.config_file)?;
     let voice = Voice::new(VoiceSettings::from_config(&config.voice, &paths));
     let clip = voice.clip(text);
-    crate::audio::say(&clip).map_err(|e| CommandError::Runtime(e.to_string()))
+    Ok(crate::audio::say(&clip)?)
 }
 
 /// `schema`: the JSON Schema of routine files, as `docs/routine.schema.json`
 /// holds it.
 pub(super) fn schema() -> Result<(), CommandError> {
-    let schema = serde_json::to_string_pretty(&crate::routine::schema::routine_schema())
-        .map_err(|e| CommandError::Runtime(e.to_string()))?;
-    println!("{schema}");
+    let mut out = io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &crate::routine::schema::routine_schema())
+        .map_err(io::Error::from)?;
+    writeln!(out)?;
     Ok(())
 }

@@ -2,10 +2,11 @@
 //! written to the user's systemd folder, running the binary that wrote it.
 
 use std::fs;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::CommandError;
-use crate::config::Paths;
+use crate::paths::Paths;
 
 /// The unit as shipped; its `ExecStart` names a binary that may not be
 /// the one installed, so it is rewritten on install.
@@ -16,21 +17,30 @@ const UNIT_NAME: &str = "massage-cue.service";
 
 /// `service install`.
 pub(super) fn install() -> Result<(), CommandError> {
-    let paths = Paths::from_env().map_err(|e| CommandError::Runtime(e.to_string()))?;
+    let paths = Paths::from_env()?;
     let exe = std::env::current_exe()
         .and_then(|exe| exe.canonicalize())
-        .map_err(|e| CommandError::Runtime(format!("cannot tell where this program is: {e}")))?;
+        .map_err(CommandError::Executable)?;
     let dir = unit_dir(&paths);
     let path = dir.join(UNIT_NAME);
     let unit = unit_for(&exe)?;
     fs::create_dir_all(&dir)
         .and_then(|()| write_whole(&path, &unit))
-        .map_err(|e| CommandError::Runtime(format!("cannot write {}: {e}", path.display())))?;
-    println!("Wrote {} (runs {} daemon).", path.display(), exe.display());
-    println!("Start it now and at every login with:");
-    println!("    systemctl --user daemon-reload");
-    println!("    systemctl --user enable --now massage-cue");
-    println!("Its log: journalctl --user -u massage-cue");
+        .map_err(|source| CommandError::Write {
+            path: path.clone(),
+            source,
+        })?;
+    let mut out = io::stdout().lock();
+    writeln!(
+        out,
+        "Wrote {} (runs {} daemon).",
+        path.display(),
+        exe.display()
+    )?;
+    writeln!(out, "Start it now and at every login with:")?;
+    writeln!(out, "    systemctl --user daemon-reload")?;
+    writeln!(out, "    systemctl --user enable --now massage-cue")?;
+    writeln!(out, "Its log: journalctl --user -u massage-cue")?;
     Ok(())
 }
 
@@ -47,12 +57,9 @@ fn unit_dir(paths: &Paths) -> PathBuf {
 
 /// The shipped unit with `ExecStart` running `exe daemon`.
 fn unit_for(exe: &Path) -> Result<String, CommandError> {
-    let exe = exe.to_str().ok_or_else(|| {
-        CommandError::Runtime(format!(
-            "{} is not a UTF-8 path, which a unit file cannot name",
-            exe.display()
-        ))
-    })?;
+    let exe = exe
+        .to_str()
+        .ok_or_else(|| CommandError::UnitPath(exe.to_owned()))?;
     let mut unit = String::with_capacity(UNIT.len() + exe.len());
     for line in UNIT.lines() {
         if line.starts_with("ExecStart=") {

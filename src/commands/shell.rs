@@ -27,19 +27,13 @@ pub(super) fn completions(shell: ShellArg) -> Result<(), CommandError> {
 /// `man`: the manual page, in roff, on standard output.
 pub(super) fn man() -> Result<(), CommandError> {
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command())
-        .render(&mut page)
-        .map_err(|e| CommandError::Runtime(format!("cannot make the manual page: {e}")))?;
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
     write_out(&page)
 }
 
 fn write_out(bytes: &[u8]) -> Result<(), CommandError> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
-        // `massage-cue man | head` closes the pipe early; that is no failure
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CommandError::Runtime(
-            format!("cannot write to standard output: {e}"),
-        )),
-        _ => Ok(()),
-    }
+    stdout.write_all(bytes)?;
+    stdout.flush()?;
+    Ok(())
 }

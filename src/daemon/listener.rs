@@ -7,8 +7,9 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
-use nix::sys::stat::{Mode, umask};
+use rustix::fs::{FlockOperation, Mode, OFlags, flock};
+use rustix::io::Errno;
+use rustix::process::umask;
 
 use super::DaemonError;
 
@@ -17,7 +18,8 @@ use super::DaemonError;
 /// never blocks the next one.
 #[derive(Debug)]
 pub(super) struct DaemonLock {
-    _lock: Flock<File>,
+    /// Locked; closing it (as the process ends) lets the lock go.
+    _file: File,
 }
 
 impl DaemonLock {
@@ -28,18 +30,18 @@ impl DaemonLock {
             source,
         };
         // never through a symlink: the pid is written into this file
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .custom_flags(nix::libc::O_NOFOLLOW)
+            .custom_flags(OFlags::NOFOLLOW.bits() as i32)
             .open(path)
             .map_err(lock_error)?;
-        let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => lock,
-            Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(Errno::WOULDBLOCK) => {
                 let mut pid = String::new();
                 let _ = file.read_to_string(&mut pid);
                 return Err(DaemonError::AlreadyRunning {
@@ -47,13 +49,13 @@ impl DaemonLock {
                     pid: pid.trim().parse().ok(),
                 });
             }
-            Err((_, errno)) => return Err(lock_error(errno.into())),
-        };
+            Err(errno) => return Err(lock_error(errno.into())),
+        }
         // the pid is only for the message a second daemon prints
-        lock.set_len(0).map_err(lock_error)?;
-        lock.write_all(format!("{}\n", std::process::id()).as_bytes())
+        file.set_len(0).map_err(lock_error)?;
+        file.write_all(format!("{}\n", std::process::id()).as_bytes())
             .map_err(lock_error)?;
-        Ok(DaemonLock { _lock: lock })
+        Ok(DaemonLock { _file: file })
     }
 }
 

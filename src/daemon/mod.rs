@@ -11,6 +11,7 @@
 mod connection;
 mod listener;
 mod mpris;
+mod options;
 mod session_task;
 mod shutdown;
 
@@ -26,11 +27,14 @@ use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{broadcast, mpsc};
 
-use crate::config::{Config, ConfigError, Paths, PathsError};
+use crate::config::{Config, ConfigError};
+use crate::paths::{Paths, PathsError};
 use connection::{Connections, Context};
 use listener::{DaemonLock, Socket};
 use session_task::SessionTask;
 use shutdown::Shutdown;
+
+pub use options::session_options;
 
 /// How long connections get to finish once shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
@@ -69,23 +73,13 @@ pub enum DaemonError {
     Io(#[from] io::Error),
 }
 
-impl DaemonError {
-    /// 2 for a bad configuration file, 1 for everything else.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            DaemonError::Config(_) => 2,
-            _ => 1,
-        }
-    }
-}
-
 /// Runs the daemon until it is told to stop. Returns once the session's
 /// position is saved and the socket removed.
 pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     let paths = Paths::from_env()?;
     let config = Config::load(&paths.config_file)?;
     let paths = paths.with_config(&config)?;
-    let uid = nix::unistd::geteuid().as_raw();
+    let uid = rustix::process::geteuid().as_raw();
     paths.ensure_state_dir()?;
     if options.detach {
         detach(&paths)?;
@@ -221,10 +215,10 @@ fn detach(paths: &Paths) -> Result<(), DaemonError> {
         .map_err(log_error)?;
     let null = File::open("/dev/null").map_err(log_error)?;
     // fails only when already a session leader, which is as good
-    let _ = nix::unistd::setsid();
-    nix::unistd::dup2_stdin(&null).map_err(|e| log_error(e.into()))?;
-    nix::unistd::dup2_stdout(&file).map_err(|e| log_error(e.into()))?;
-    nix::unistd::dup2_stderr(&file).map_err(|e| log_error(e.into()))?;
+    let _ = rustix::process::setsid();
+    rustix::stdio::dup2_stdin(&null).map_err(|e| log_error(e.into()))?;
+    rustix::stdio::dup2_stdout(&file).map_err(|e| log_error(e.into()))?;
+    rustix::stdio::dup2_stderr(&file).map_err(|e| log_error(e.into()))?;
     // hold no folder busy
     let _ = std::env::set_current_dir("/");
     Ok(())

@@ -10,16 +10,20 @@ use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
+use super::options::session_options;
 use super::shutdown::Shutdown;
 use crate::audio::{AudioError, AudioOut, CueSink};
 use crate::clip::Clip;
-use crate::config::{self, Config, Paths};
+use crate::config::Config;
 use crate::history::{Entry, History};
+use crate::lookup::find_routine;
+use crate::ms::Ms;
+use crate::paths::Paths;
 use crate::plan::{self, Cue, Plan};
 use crate::protocol::{
     ErrorKind, Request, Response, SessionState, SpokenCue, StartOptions, Status,
 };
-use crate::routine::{self, Ms, Routine};
+use crate::routine::{self, Routine};
 use crate::session::{Due, Session, State};
 use crate::state::{self, SavedOptions, SavedSession, StateFile};
 use crate::voice::{Voice, VoiceSettings};
@@ -374,10 +378,10 @@ impl SessionTask {
                 ),
             ));
         }
-        let path = config::find_routine(routine, &self.paths).map_err(Refusal::bad_input)?;
+        let path = find_routine(routine, &self.paths).map_err(Refusal::bad_input)?;
         let path = path.canonicalize().unwrap_or(path);
         let config = Config::load(&self.paths.config_file).map_err(Refusal::bad_input)?;
-        let mut options = options.apply(config.options());
+        let mut options = session_options(options, config.options());
         let routine = read_routine(&path)?;
         if routine.course.is_some() {
             let done = self

@@ -2,7 +2,8 @@
 //! built. Every range is a "knob"; the timeline builder takes the chosen
 //! values back in the same order it walks the routine.
 
-use crate::routine::{Ms, Routine, Span, Step, Work};
+use crate::ms::Ms;
+use crate::routine::{Routine, Span, Step, Work};
 
 use super::Level;
 

@@ -1,7 +1,7 @@
 //! `--length`: choosing a value within every range so that the whole
 //! session lasts as close as possible to a target.
 
-use crate::routine::Ms;
+use crate::ms::Ms;
 
 use super::choice::Knob;
 

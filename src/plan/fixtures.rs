@@ -1,7 +1,8 @@
 //! Routines and clip lengths built in code, for the unit tests of the
 //! planner and the session.
 
-use crate::routine::{Kind, Ms, Positions, Routine, Span, Step, Transitions, Work};
+use crate::ms::Ms;
+use crate::routine::{Kind, Positions, Routine, Span, Step, Transitions, Work};
 use crate::speech::{ClipLengths, Sound};
 
 /// Every phrase lasts 100 ms per word; a tick 50 ms, the chime 1 s.

@@ -965,3 +965,19 @@ fn check_says_when_a_recommended_length_is_out_of_reach() {
     let w = length_warnings(&r, 25 * 60_000, 35 * 60_000);
     assert_eq!(w.len(), 2, "{w:?}");
 }
+
+#[test]
+fn levels_and_details_are_read_and_written_by_their_names() {
+    let levels = [Level::Low, Level::Mid, Level::High];
+    for (name, level) in Level::NAMES.into_iter().zip(levels) {
+        assert_eq!(name.parse::<Level>().unwrap(), level);
+        assert_eq!(serde_json::to_value(level).unwrap(), name);
+    }
+    let details = [Detail::Brief, Detail::Normal, Detail::Full];
+    for (name, detail) in Detail::NAMES.into_iter().zip(details) {
+        assert_eq!(name.parse::<Detail>().unwrap(), detail);
+        assert_eq!(serde_json::to_value(detail).unwrap(), name);
+    }
+    assert!("High".parse::<Level>().is_err());
+    assert!("".parse::<Detail>().is_err());
+}

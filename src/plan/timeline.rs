@@ -7,7 +7,8 @@
 //! a hold follows one table ([`guidance`]) and is placed only where it fits,
 //! so no two cues ever overlap.
 
-use crate::routine::{CountMode, Ms, Routine, Step, Work};
+use crate::ms::Ms;
+use crate::routine::{CountMode, Routine, Step, Work};
 use crate::speech::{ClipLengths, Sound};
 
 use super::choice::Values;

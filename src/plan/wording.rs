@@ -1,7 +1,7 @@
 //! The words of every stock cue. Kept in one place so the voice pack can
 //! render exactly these texts (see [`stock_phrases`]).
 
-use crate::routine::Ms;
+use crate::ms::Ms;
 
 /// A sentence as spoken: trimmed, first letter capital, ending in a stop.
 pub fn sentence(text: &str) -> String {

@@ -2,7 +2,7 @@
 //! enough that a typo (`reps = 1000000000`) is caught before anything is
 //! planned, allocated or spoken.
 
-use super::Ms;
+use crate::ms::Ms;
 
 /// The largest routine file read, in bytes (1 MiB).
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;

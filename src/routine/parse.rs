@@ -10,13 +10,15 @@ use std::path::Path;
 use toml::Spanned;
 use toml::de::{DeString, DeTable, DeValue};
 
-use super::error::{LineIndex, Problem, RoutineError, printable};
+use super::error::{Problem, RoutineError, printable};
 use super::limits::*;
-use super::suggest::closest;
 use super::value::{
     self, CountRule, DurationRule, ValueError, count_span, duration, duration_span, format_ms, text,
 };
-use super::{CountMode, Kind, Ms, Positions, Routine, Span, Step, Transitions, Work};
+use super::{CountMode, Kind, Positions, Routine, Span, Step, Transitions, Work};
+use crate::line_index::LineIndex;
+use crate::ms::Ms;
+use crate::suggest::closest;
 
 /// Reads and validates a routine file. Files over 1 MiB are refused before
 /// they are read; I/O errors name the file.
@@ -29,7 +31,7 @@ pub fn load_routine(path: &Path) -> Result<Routine, RoutineError> {
     // below instead of blocking until something writes to it
     let file = OpenOptions::new()
         .read(true)
-        .custom_flags(nix::libc::O_NONBLOCK)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
         .open(path)
         .map_err(read_error)?;
     let metadata = file.metadata().map_err(read_error)?;
@@ -365,13 +367,12 @@ impl Checker<'_> {
     fn toml_error(&mut self, text: &str, error: &toml::de::Error) {
         let mut message = error.message().to_owned();
         let span = error.span().unwrap_or(0..0);
-        if message == "duplicate key" {
-            if let Some(key) = text
+        if message == "duplicate key"
+            && let Some(key) = text
                 .get(span.clone())
                 .filter(|k| !k.is_empty() && k.len() < 100)
-            {
-                message = format!("duplicate key `{key}`");
-            }
+        {
+            message = format!("duplicate key `{key}`");
         }
         let hint = if message.contains("must be quoted") {
             Some("put text in double quotes, e.g. name = \"Deep stroking\"")
@@ -765,28 +766,28 @@ impl Checker<'_> {
         }
         let work = self.work(&fields, at, path, what, &own, wait == Some(true));
 
-        if let (Some(at), Some(positions)) = (fields.key_at("move"), &positions) {
-            if positions.len() < 2 {
-                self.report(
-                    at,
-                    &key("move"),
-                    ValueError::new("`move` is spoken between positions; add `positions`")
-                        .hint("e.g. `positions = 3`, or `positions = [\"neck\", \"shoulders\"]`"),
-                );
-            }
+        if let (Some(at), Some(positions)) = (fields.key_at("move"), &positions)
+            && positions.len() < 2
+        {
+            self.report(
+                at,
+                &key("move"),
+                ValueError::new("`move` is spoken between positions; add `positions`")
+                    .hint("e.g. `positions = 3`, or `positions = [\"neck\", \"shoulders\"]`"),
+            );
         }
-        if let (Some(at), Some(positions)) = (fields.key_at("restart"), &positions) {
-            if positions.len() < 2 {
-                self.report(
-                    at,
-                    &key("restart"),
-                    ValueError::new(
-                        "`restart` is spoken when the work goes back to the first position; \
-                         add `positions`",
-                    )
-                    .hint("e.g. `positions = 5` with `restart = \"Start again at the top.\"`"),
-                );
-            }
+        if let (Some(at), Some(positions)) = (fields.key_at("restart"), &positions)
+            && positions.len() < 2
+        {
+            self.report(
+                at,
+                &key("restart"),
+                ValueError::new(
+                    "`restart` is spoken when the work goes back to the first position; \
+                     add `positions`",
+                )
+                .hint("e.g. `positions = 5` with `restart = \"Start again at the top.\"`"),
+            );
         }
         let held = matches!(work, Some((Work::Counted { hold: Some(_), .. }, _)));
         if let (Some(at), false, Some(_)) = (fields.key_at("between"), held, &work) {

@@ -4,8 +4,9 @@
 
 use toml::de::DeValue;
 
+use super::Span;
 use super::limits::MAX_STRING_CHARS;
-use super::{Ms, Span};
+use crate::ms::Ms;
 
 /// What is wrong with one value, and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,9 +2,10 @@
 //! deep stroking, 7 of 15." from "Resuming.", "deep stroking", "7", "of" and
 //! "15", choosing the longest known pieces, with short gaps between them.
 
-use crate::routine::Ms;
+use crate::ms::Ms;
 
 use super::pack::Pack;
+use super::phrase::loose_words;
 
 /// The gap between two pieces within a clause.
 pub const WORD_GAP_MS: Ms = 70;
@@ -12,20 +13,6 @@ pub const WORD_GAP_MS: Ms = 70;
 pub const PAUSE_GAP_MS: Ms = 250;
 /// The longest run of words tried as one piece.
 const MAX_PIECE_WORDS: usize = 8;
-
-/// A phrase's loose form, used to match pieces: lower case, letters,
-/// digits and apostrophes only, single spaces. "Resuming:" and "resuming"
-/// match; so do "left-side" and "left side".
-pub fn loose(text: &str) -> String {
-    loose_words(text).join(" ")
-}
-
-fn loose_words(text: &str) -> Vec<String> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '\''))
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
-}
 
 /// A word of the phrase, and whether the phrase pauses after it.
 #[derive(Debug)]
@@ -98,16 +85,6 @@ mod tests {
         fs::write(dir.path().join("voice/index.tsv"), body).unwrap();
         let pack = Pack::open(dir.path()).unwrap();
         (dir, pack)
-    }
-
-    #[test]
-    fn loose_forms_ignore_case_and_punctuation() {
-        assert_eq!(loose("Resuming:"), "resuming");
-        assert_eq!(loose("  Deep   stroking, "), "deep stroking");
-        assert_eq!(loose("left-side"), "left side");
-        assert_eq!(loose("Don't."), "don't");
-        assert_eq!(loose("Ünïcødé 你好"), "ünïcødé 你好");
-        assert_eq!(loose("..."), "");
     }
 
     #[test]

@@ -26,11 +26,10 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::clip::{Clip, ClipError};
-use crate::routine::Ms;
+use crate::ms::Ms;
 use crate::speech::Sound;
 
-use super::compose;
-use super::phrase_key;
+use super::phrase::{loose, phrase_key};
 
 /// Where the index lives inside the `sounds/` folder.
 pub const INDEX_FILE: &str = "voice/index.tsv";
@@ -78,7 +77,7 @@ pub struct Pack {
     dir: Option<PathBuf>,
     speech: HashMap<String, PackEntry>,
     sounds: HashMap<Sound, PackEntry>,
-    /// Loose form of every phrase (see [`compose::loose`]) → its key, for
+    /// Loose form of every phrase (see [`loose`]) → its key, for
     /// composing phrases from pieces.
     words: HashMap<String, String>,
     /// The SHA-256 of each file, by its path relative to `sounds/`.
@@ -184,16 +183,16 @@ impl Pack {
     /// Remembers `key` under its loose form; of two phrases with the same
     /// loose form ("3" and "3."), the shorter, plainer one is kept.
     fn add_word(&mut self, key: &str) {
-        let loose = compose::loose(key);
-        if loose.is_empty() {
+        let form = loose(key);
+        if form.is_empty() {
             return;
         }
-        let keep = match self.words.get(&loose) {
+        let keep = match self.words.get(&form) {
             Some(old) => (key.len(), key) < (old.len(), old.as_str()),
             None => true,
         };
         if keep {
-            self.words.insert(loose, key.to_string());
+            self.words.insert(form, key.to_string());
         }
     }
 

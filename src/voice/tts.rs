@@ -305,11 +305,11 @@ fn fill(arg: &str, text: &str, out: &str) -> String {
 /// Kills the process group a command leads. Only called while the leader
 /// is not yet reaped, so the group id cannot have been reused.
 fn kill_group(pid: u32) {
-    if let Ok(pid) = i32::try_from(pid) {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGKILL,
-        );
+    if let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
     }
 }
 
@@ -383,7 +383,7 @@ fn seal_wav(path: &Path) -> std::io::Result<()> {
 
 /// Whether the file system holding `dir` has no room left for more data.
 fn disk_full(dir: &Path) -> bool {
-    nix::sys::statvfs::statvfs(dir).is_ok_and(|fs| fs.blocks_available() == 0)
+    rustix::fs::statvfs(dir).is_ok_and(|fs| fs.f_bavail == 0)
 }
 
 fn read_head(path: &Path, max: usize) -> String {

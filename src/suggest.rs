@@ -4,7 +4,7 @@
 /// likely intent: a letter or two off (one for short words), or a
 /// different case. `synonyms` maps words people write for a key
 /// (`duration`) to the key (`time`).
-pub(crate) fn closest<'a>(
+pub fn closest<'a>(
     word: &str,
     candidates: &[&'a str],
     synonyms: &[(&str, &'a str)],
