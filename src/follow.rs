@@ -43,6 +43,15 @@ fn state_word(state: SessionState) -> &'static str {
 
 /// One line saying where the session is, for `massage-cue status`.
 pub fn summary(status: &Status) -> String {
+    let mut line = where_line(status);
+    if let Some(message) = &status.message {
+        line.push_str(&format!("\n{message}"));
+    }
+    line
+}
+
+/// The one line of [`summary`] that says where the session is.
+fn where_line(status: &Status) -> String {
     let mut line = state_word(status.state).to_owned();
     match &status.routine {
         None => line.push_str(": no session"),
@@ -54,6 +63,9 @@ pub fn summary(status: &Status) -> String {
                     line.push_str(&format!(" of {steps}"));
                 }
                 line.push_str(&format!(": {name}"));
+                if let Some(stretch) = &status.stretch {
+                    line.push_str(&format!(", {stretch}"));
+                }
             }
             if let (Some(rep), Some(reps)) = (status.rep, status.reps) {
                 line.push_str(&format!("  {rep} of {reps}"));
@@ -64,9 +76,6 @@ pub fn summary(status: &Status) -> String {
                 clock(status.remaining_ms)
             ));
         }
-    }
-    if let Some(message) = &status.message {
-        line.push_str(&format!("\n{message}"));
     }
     line
 }
@@ -83,6 +92,8 @@ pub struct View {
     drawn: usize,
     /// The step and state printed last, for plain output.
     printed: Option<(SessionState, Option<usize>)>,
+    /// The message printed last, for plain output: each is printed once.
+    said: Option<String>,
     /// Whether the session has been seen under way, so that going idle
     /// afterwards means it was stopped.
     seen_active: bool,
@@ -97,6 +108,7 @@ impl View {
             terminal,
             drawn: 0,
             printed: None,
+            said: None,
         }
     }
 
@@ -149,7 +161,12 @@ impl View {
             let key = (status.state, status.step);
             if self.printed != Some(key) {
                 self.printed = Some(key);
-                out.push_str(&summary(&status));
+                out.push_str(&where_line(&status));
+                out.push('\n');
+            }
+            if status.message.is_some() && status.message != self.said {
+                self.said.clone_from(&status.message);
+                out.push_str(status.message.as_deref().unwrap_or_default());
                 out.push('\n');
             }
             return out;
@@ -396,5 +413,28 @@ mod tests {
         let stopped = view.update(Status::default(), None);
         assert_eq!(stopped, "idle: no session\n");
         assert!(view.done(), "idle after running means stopped");
+    }
+
+    #[test]
+    fn plain_output_says_a_message_once() {
+        let notice = Status {
+            message: Some("No sound: no audio output device is available.".into()),
+            ..running()
+        };
+        let mut view = View::new(notice.clone(), false);
+        let first = view.update(notice.clone(), None);
+        assert_eq!(first.matches("No sound").count(), 1, "{first}");
+        let next_step = Status {
+            step: Some(3),
+            ..notice.clone()
+        };
+        let second = view.update(next_step, None);
+        assert!(second.starts_with("running"), "{second}");
+        assert!(!second.contains("No sound"), "said once: {second}");
+        let other = Status {
+            message: Some("The sound output is back.".into()),
+            ..notice
+        };
+        assert!(view.update(other, None).contains("is back"));
     }
 }
