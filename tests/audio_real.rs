@@ -3,8 +3,6 @@
 //! from the sink's monitor, and their onsets are checked against the plan.
 //! Also the device-free render, checked to the millisecond.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant as StdInstant};
@@ -16,8 +14,8 @@ use massage_cue::clip::Clip;
 use massage_cue::plan::{Cue, CueKind, Plan};
 use tokio_util::sync::CancellationToken;
 
-use common::onsets::{Detector, read_wav_mono, spacing_errors_ms, summary};
-use common::sound_server::{Recorder, run_with_sound_server};
+use crate::common::onsets::{Detector, read_wav_mono, spacing_errors_ms, summary};
+use crate::common::sound_server::{Recorder, run_with_sound_server};
 
 /// The spacing of recorded onsets may differ from the plan by this much.
 const LIVE_TOLERANCE_MS: f64 = 30.0;
@@ -208,12 +206,7 @@ fn no_output_device_is_a_typed_error() {
     let empty = scratch("empty-alsa.conf");
     std::fs::write(&empty, "").unwrap();
     let started = StdInstant::now();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "no_output_device_is_a_typed_error",
-            "--exact",
-            "--nocapture",
-        ])
+    let out = crate::common::rerun::this_test_again("no_output_device_is_a_typed_error")
         .env("MASSAGE_CUE_NO_DEVICE_CHILD", "1")
         .env("ALSA_CONFIG_PATH", &empty)
         .env("PULSE_SERVER", "unix:/nonexistent/massage-cue/pulse")

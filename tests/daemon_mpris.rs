@@ -6,8 +6,6 @@
 //! No sound is needed: the sound server is pointed at nothing, and the
 //! daemon plays the session as text.
 
-mod common;
-
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -111,7 +109,7 @@ impl Home {
     /// `program` with this home's environment.
     fn command(&self, program: &str, args: &[&str]) -> Command {
         let mut command = Command::new(program);
-        common::home::confine(command.args(args), self.path())
+        crate::common::home::confine(command.args(args), self.path())
             .env("MASSAGE_CUE_ROUTINES", Path::new(ROOT).join("routines"))
             // no sound server: the session plays as text
             .env("PULSE_SERVER", "unix:/nonexistent/massage-cue-test");

@@ -2,8 +2,6 @@
 //! the socket's safety, bad input on the wire, signals, saved sessions and
 //! the history file. Every test has its own XDG folders.
 
-mod common;
-
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -86,7 +84,7 @@ impl Home {
 
     fn command_as(&self, program: &str, args: &[&str]) -> Command {
         let mut command = Command::new(program);
-        common::home::confine(command.args(args), self.path()).env(
+        crate::common::home::confine(command.args(args), self.path()).env(
             "MASSAGE_CUE_ROUTINES",
             self.path().join("no-bundled-routines"),
         );

@@ -9,8 +9,6 @@
 //! disturbed. The daemon is the real binary with private XDG folders,
 //! playing a bundled routine.
 
-mod common;
-
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -201,7 +199,7 @@ impl Home {
     /// The binary with this home's environment and sound server.
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
-        common::home::confine(command.args(args), self.path())
+        crate::common::home::confine(command.args(args), self.path())
             .env("MASSAGE_CUE_ROUTINES", source_dir().join("routines"))
             .env("PULSE_SERVER", &self.sound.address);
         command

@@ -3,14 +3,13 @@
 //! outright, the disk full or unwritable, a broken text-to-speech command,
 //! damaged clips.
 
-mod common;
 #[path = "common/faults.rs"]
 mod faults;
 
 use std::fs;
 use std::time::Duration;
 
-use common::sound_server::{Recorder, run_with_sound_server};
+use crate::common::sound_server::{Recorder, run_with_sound_server};
 use faults::{FaultHome, PATIENCE, wait_for};
 use massage_cue::history::{Entry, History};
 use massage_cue::plan;

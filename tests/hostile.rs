@@ -4,8 +4,6 @@
 //! a terminal, and phrases with shell metacharacters on their way to the
 //! speech engine. Each test has its own XDG folders.
 
-mod common;
-
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -50,7 +48,7 @@ impl Home {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(BIN);
-        common::home::confine(command.args(args), self.path()).env(
+        crate::common::home::confine(command.args(args), self.path()).env(
             "MASSAGE_CUE_ROUTINES",
             self.path().join("no-bundled-routines"),
         );

@@ -3,12 +3,10 @@
 //! millisecond of its `at_ms`: each cue's own clip is found in the file at
 //! that sample.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::onsets::read_wav_mono;
+use crate::common::onsets::read_wav_mono;
 use massage_cue::clip::SESSION_RATE;
 use massage_cue::config::Config;
 use massage_cue::speech::Sound;

@@ -89,9 +89,8 @@ impl Drop for PrivateServer {
 /// Runs `body` with a sound server whose default sink is `test_sink`
 /// reachable from this process.
 ///
-/// `test_name` must be the test's full name as the harness knows it (its
-/// function name, for a test at the top of its file): when no such server
-/// is reachable, a private one is started, the test binary is run again for
+/// `test_name` is the test's function name: when no such server is
+/// reachable, a private one is started, the test binary is run again for
 /// that one test with `PULSE_SERVER` pointing at it, and the server is
 /// stopped afterwards. Fails, never skips, when the server cannot be
 /// started (the script names the missing package).
@@ -104,8 +103,7 @@ pub fn run_with_sound_server(test_name: &str, body: impl FnOnce()) {
         return body();
     }
     let (_server, address) = PrivateServer::start();
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+    let status = super::rerun::this_test_again(test_name)
         .env("PULSE_SERVER", address)
         .env(CHILD_MARK, "1")
         .status()
