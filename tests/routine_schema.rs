@@ -4,7 +4,7 @@
 //! validates against it, and files the parser refuses for their keys or
 //! words are refused by it too.
 //!
-//! `UPDATE_SCHEMA=1 cargo test --test routine_schema` rewrites the file.
+//! `UPDATE_SCHEMA=1 cargo test --test integration routine_schema` rewrites the file.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -67,7 +67,7 @@ fn the_shipped_schema_is_the_one_the_code_builds() {
     assert!(
         shipped == built,
         "docs/routine.schema.json is out of date; rewrite it with \
-         UPDATE_SCHEMA=1 cargo test --test routine_schema (or massage-cue schema)"
+         UPDATE_SCHEMA=1 cargo test --test integration routine_schema (or massage-cue schema)"
     );
 }
 
