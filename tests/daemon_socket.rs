@@ -3,15 +3,14 @@
 //! the history file. Every test has its own XDG folders.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Output;
+use std::time::Duration;
 
-use rustix::process::{Pid, Signal, kill_process as kill};
+use rustix::process::{Pid, Signal};
 use serde_json::Value;
 
 use massage_cue::history::{Entry, History};
@@ -19,7 +18,7 @@ use massage_cue::plan;
 use massage_cue::protocol::MAX_LINE;
 use massage_cue::state::{self, SavedOptions, SavedSession, StateFile};
 
-const BIN: &str = env!("CARGO_BIN_EXE_massage-cue");
+use crate::daemon::{BIN, Connection, Detached, Home, request, start_request, wait_until};
 
 /// How long anything here may take before a test fails.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -37,213 +36,15 @@ reps = 30
 tempo = "2s"
 "#;
 
-/// Waits until `ready` holds, failing the test after [`PATIENCE`].
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+/// A user's folders with [`ROUTINE`] in `test-routine.toml`.
+fn home() -> Home {
+    let home = Home::new().patience(PATIENCE);
+    home.routine("test-routine.toml", ROUTINE);
+    home
 }
 
-/// A user's folders, all in one temporary folder.
-struct Home {
-    dir: tempfile::TempDir,
-}
-
-impl Home {
-    fn new() -> Home {
-        let dir = tempfile::tempdir().unwrap();
-        let run = dir.path().join("run");
-        fs::create_dir(&run).unwrap();
-        fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).unwrap();
-        fs::write(dir.path().join("test-routine.toml"), ROUTINE).unwrap();
-        Home { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.path().join("run/massage-cue.sock")
-    }
-
-    fn state_dir(&self) -> PathBuf {
-        self.path().join("state/massage-cue")
-    }
-
-    fn routine(&self) -> PathBuf {
-        self.path().join("test-routine.toml")
-    }
-
-    /// The binary with this home's environment.
-    fn command(&self, args: &[&str]) -> Command {
-        self.command_as(BIN, args)
-    }
-
-    fn command_as(&self, program: &str, args: &[&str]) -> Command {
-        let mut command = Command::new(program);
-        crate::common::home::confine(command.args(args), self.path()).env(
-            "MASSAGE_CUE_ROUTINES",
-            self.path().join("no-bundled-routines"),
-        );
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// Starts `massage-cue daemon` in the foreground and waits until it
-    /// answers.
-    fn daemon(&self) -> Daemon {
-        self.start_daemon(self.command(&["daemon"]))
-    }
-
-    /// [`Home::daemon`] with no sound server to play to: for tests of the
-    /// session's rules, which then run as text, whatever the machine's load
-    /// does to a sound stream.
-    fn daemon_without_sound(&self) -> Daemon {
-        let mut command = self.command(&["daemon"]);
-        command.env_remove("PULSE_SERVER");
-        self.start_daemon(command)
-    }
-
-    fn start_daemon(&self, mut command: Command) -> Daemon {
-        static STARTED: AtomicUsize = AtomicUsize::new(0);
-        let n = STARTED.fetch_add(1, Ordering::Relaxed);
-        let log = fs::File::create(self.path().join(format!("daemon-{n}.log"))).unwrap();
-        let child = command.stdout(Stdio::null()).stderr(log).spawn().unwrap();
-        let daemon = Daemon { child };
-        let socket = self.socket();
-        wait_for("the daemon's socket", || {
-            UnixStream::connect(&socket).is_ok()
-        });
-        daemon
-    }
-
-    fn connect(&self) -> Line {
-        Line::connect(&self.socket())
-    }
-
-    /// The pid written in the lock file.
-    fn daemon_pid(&self) -> i32 {
-        let text = fs::read_to_string(self.path().join("run/massage-cue.sock.lock")).unwrap();
-        text.trim().parse().unwrap()
-    }
-}
-
-/// A daemon run by a test, killed if the test ends before it exits.
-struct Daemon {
-    child: Child,
-}
-
-impl Daemon {
-    fn signal(&self, signal: Signal) {
-        kill(Pid::from_raw(self.child.id() as i32).unwrap(), signal).unwrap();
-    }
-
-    /// Waits for the daemon to exit; its exit code.
-    fn wait(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(Instant::now() < deadline, "the daemon did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.alive() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// A daemon that a client started, stopped if the test ends before it.
-struct Detached(i32);
-
-impl Drop for Detached {
-    fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.0).unwrap(), Signal::TERM);
-    }
-}
-
-/// A raw connection speaking lines.
-struct Line {
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-}
-
-impl Line {
-    fn connect(socket: &Path) -> Line {
-        let stream = UnixStream::connect(socket).unwrap();
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        Line {
-            writer: stream.try_clone().unwrap(),
-            reader: BufReader::new(stream),
-        }
-    }
-
-    fn send_raw(&mut self, bytes: &[u8]) {
-        self.writer.write_all(bytes).unwrap();
-    }
-
-    /// The next reply, as JSON; `None` when the daemon closed the
-    /// connection.
-    fn reply(&mut self) -> Option<Value> {
-        let mut line = String::new();
-        let n = self.reader.read_line(&mut line).unwrap();
-        if n == 0 {
-            return None;
-        }
-        let value: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(value["version"], 1, "{line}");
-        Some(value)
-    }
-
-    fn ask(&mut self, request: &str) -> Value {
-        self.send_raw(format!("{{\"version\":1,{request}}}\n").as_bytes());
-        self.reply().expect("a reply")
-    }
-
-    /// The status after a request that must succeed.
-    fn ok(&mut self, request: &str) -> Value {
-        let reply = self.ask(request);
-        assert_eq!(reply["reply"], "ok", "{request}: {reply}");
-        reply["status"].clone()
-    }
-
-    fn status(&mut self) -> Value {
-        self.ok(r#""request":"status""#)
-    }
-
-    /// Whether the daemon closed the connection (a reset counts: closing
-    /// with bytes left unread resets a connection).
-    fn closed(&mut self) -> bool {
-        let mut rest = Vec::new();
-        match self.reader.read_to_end(&mut rest) {
-            Ok(_) => rest.is_empty(),
-            Err(err) => err.kind() == std::io::ErrorKind::ConnectionReset,
-        }
-    }
-}
-
-fn start_request(routine: &Path) -> String {
-    format!(
-        r#""request":"start","routine":{}"#,
-        serde_json::to_string(routine.to_str().unwrap()).unwrap()
-    )
+fn test_routine(home: &Home) -> PathBuf {
+    home.path().join("test-routine.toml")
 }
 
 fn stderr(output: &Output) -> String {
@@ -256,7 +57,7 @@ fn stdout(output: &Output) -> String {
 
 #[test]
 fn the_daemon_starts_and_answers_status() {
-    let home = Home::new();
+    let home = home();
     let _daemon = home.daemon();
     let status = home.connect().status();
     assert_eq!(status["state"], "idle");
@@ -282,7 +83,7 @@ fn the_daemon_starts_and_answers_status() {
 
 #[test]
 fn a_client_starts_a_detached_daemon_when_none_runs() {
-    let home = Home::new();
+    let home = home();
     assert!(!home.socket().exists());
     let output = home.run(&["status", "--json"]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -296,15 +97,15 @@ fn a_client_starts_a_detached_daemon_when_none_runs() {
     let fields: Vec<&str> = stat.rsplit_once(") ").unwrap().1.split(' ').collect();
     assert_eq!(fields[3], pid.to_string(), "session id of {stat}");
     let log = home.state_dir().join("daemon.log");
-    wait_for("the daemon's log", || {
+    wait_until("the daemon's log", PATIENCE, || {
         fs::read_to_string(&log).is_ok_and(|text| text.contains("listening on"))
     });
     let log_mode = fs::metadata(&log).unwrap().permissions().mode();
     assert_eq!(log_mode & 0o777, 0o600);
 
-    let reply = home.connect().ask(r#""request":"shutdown""#);
+    let reply = home.connect().ask(request("shutdown"));
     assert_eq!(reply["reply"], "ok", "{reply}");
-    wait_for("the detached daemon to exit", || {
+    wait_until("the detached daemon to exit", PATIENCE, || {
         rustix::process::test_kill_process(Pid::from_raw(pid).unwrap()).is_err()
             || fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
     });
@@ -313,7 +114,7 @@ fn a_client_starts_a_detached_daemon_when_none_runs() {
 
 #[test]
 fn a_second_daemon_refuses_while_the_first_lives() {
-    let home = Home::new();
+    let home = home();
     let mut first = home.daemon();
     let inode = fs::metadata(home.socket()).unwrap().ino();
 
@@ -333,7 +134,7 @@ fn a_second_daemon_refuses_while_the_first_lives() {
 
 #[test]
 fn a_stale_socket_from_a_dead_daemon_is_replaced() {
-    let home = Home::new();
+    let home = home();
     // a socket file nobody listens on, as a killed daemon leaves it
     drop(UnixListener::bind(home.socket()).unwrap());
     assert!(UnixStream::connect(home.socket()).is_err());
@@ -343,10 +144,10 @@ fn a_stale_socket_from_a_dead_daemon_is_replaced() {
 
 #[test]
 fn a_daemon_killed_outright_is_replaced_and_its_session_comes_back_paused() {
-    let home = Home::new();
+    let home = home();
     let mut daemon = home.daemon();
     let mut line = home.connect();
-    let status = line.ok(&start_request(&home.routine()));
+    let status = line.ok(start_request(test_routine(&home)));
     assert_eq!(status["state"], "running");
     daemon.signal(Signal::KILL);
     daemon.wait();
@@ -364,7 +165,7 @@ fn a_daemon_killed_outright_is_replaced_and_its_session_comes_back_paused() {
 
 #[test]
 fn something_else_at_the_socket_path_is_never_removed() {
-    let home = Home::new();
+    let home = home();
     fs::write(home.socket(), "not a socket").unwrap();
     let output = home.run(&["daemon"]);
     assert_eq!(output.status.code(), Some(1));
@@ -378,16 +179,10 @@ fn something_else_at_the_socket_path_is_never_removed() {
 
 #[test]
 fn the_socket_is_private_whatever_the_umask() {
-    let home = Home::new();
-    let log = fs::File::create(home.path().join("daemon.log")).unwrap();
-    let child = home
-        .command_as("sh", &["-c", &format!("umask 000; exec {BIN} daemon")])
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let _daemon = Daemon { child };
+    let home = home();
+    let _daemon =
+        home.daemon_with(home.command_as("sh", &["-c", &format!("umask 000; exec {BIN} daemon")]));
     let socket = home.socket();
-    wait_for("the socket", || UnixStream::connect(&socket).is_ok());
     let meta = fs::symlink_metadata(&socket).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let lock = fs::metadata(home.path().join("run/massage-cue.sock.lock")).unwrap();
@@ -396,7 +191,7 @@ fn the_socket_is_private_whatever_the_umask() {
 
 #[test]
 fn a_malformed_request_gets_an_error_and_the_connection_goes_on() {
-    let home = Home::new();
+    let home = home();
     let _daemon = home.daemon();
     let mut line = home.connect();
     for bad in [
@@ -413,15 +208,15 @@ fn a_malformed_request_gets_an_error_and_the_connection_goes_on() {
         assert_eq!(reply["kind"], "bad_request", "{bad:?}: {reply}");
     }
     assert_eq!(line.status()["state"], "idle");
-    let reply = line.ask(r#""request":"pause""#);
+    let reply = line.ask(request("pause"));
     assert_eq!(reply["kind"], "not_now", "{reply}");
-    let reply = line.ask(r#""request":"start","routine":"no-such-routine""#);
+    let reply = line.ask(start_request("no-such-routine"));
     assert_eq!(reply["kind"], "bad_input", "{reply}");
 }
 
 #[test]
 fn an_oversized_line_is_refused_and_the_daemon_goes_on() {
-    let home = Home::new();
+    let home = home();
     let _daemon = home.daemon();
     let mut line = home.connect();
     let big = vec![b'x'; MAX_LINE + 10_000];
@@ -439,7 +234,7 @@ fn an_oversized_line_is_refused_and_the_daemon_goes_on() {
 
 #[test]
 fn a_half_sent_line_never_harms_the_daemon() {
-    let home = Home::new();
+    let home = home();
     let _daemon = home.daemon();
 
     // held open while another client is served, then dropped
@@ -464,17 +259,17 @@ fn a_half_sent_line_never_harms_the_daemon() {
 
 #[test]
 fn two_clients_at_once_and_a_subscriber_sees_what_they_do() {
-    let home = Home::new();
+    let home = home();
     let _daemon = home.daemon();
     let mut a = home.connect();
     let mut b = home.connect();
     let mut watcher = home.connect();
-    let first = watcher.ok(r#""request":"subscribe""#);
+    let first = watcher.ok(request("subscribe"));
     assert_eq!(first["state"], "idle");
 
-    assert_eq!(a.ok(&start_request(&home.routine()))["state"], "running");
+    assert_eq!(a.ok(start_request(test_routine(&home)))["state"], "running");
     assert_eq!(b.status()["state"], "running");
-    assert_eq!(b.ok(r#""request":"pause""#)["state"], "paused");
+    assert_eq!(b.ok(request("pause"))["state"], "paused");
     assert_eq!(a.status()["state"], "paused");
 
     // the subscriber hears the start (and maybe cues), then the pause
@@ -486,22 +281,22 @@ fn two_clients_at_once_and_a_subscriber_sees_what_they_do() {
     }
     assert_eq!(states.first().map(String::as_str), Some("running"));
 
-    let resumed = a.ask(r#""request":"resume""#);
+    let resumed = a.ask(request("resume"));
     assert_eq!(resumed["status"]["state"], "running", "{resumed}");
     assert!(
         resumed["message"].as_str().unwrap().starts_with("Resuming"),
         "{resumed}"
     );
-    assert_eq!(b.ok(r#""request":"stop""#)["state"], "idle");
+    assert_eq!(b.ok(request("stop"))["state"], "idle");
 }
 
 #[test]
 fn the_subscriber_gets_each_cue_as_it_is_spoken() {
-    let home = Home::new();
+    let home = home();
     let _daemon = home.daemon();
     let mut watcher = home.connect();
-    watcher.ok(r#""request":"subscribe""#);
-    home.connect().ok(&start_request(&home.routine()));
+    watcher.ok(request("subscribe"));
+    home.connect().ok(start_request(test_routine(&home)));
     let mut cues = Vec::new();
     while cues.len() < 2 {
         let update = watcher.reply().expect("an update");
@@ -516,9 +311,9 @@ fn the_subscriber_gets_each_cue_as_it_is_spoken() {
 #[test]
 fn sigterm_saves_the_session_removes_the_socket_and_exits_0() {
     for signal in [Signal::TERM, Signal::INT] {
-        let home = Home::new();
+        let home = home();
         let mut daemon = home.daemon();
-        let status = home.connect().ok(&start_request(&home.routine()));
+        let status = home.connect().ok(start_request(test_routine(&home)));
         assert_eq!(status["state"], "running");
         daemon.signal(signal);
         assert_eq!(daemon.wait(), Some(0), "{signal:?}");
@@ -528,7 +323,7 @@ fn sigterm_saves_the_session_removes_the_socket_and_exits_0() {
             .load()
             .unwrap()
             .expect("a saved session");
-        assert_eq!(saved.routine, home.routine().canonicalize().unwrap());
+        assert_eq!(saved.routine, test_routine(&home).canonicalize().unwrap());
         assert!(saved.paused);
 
         // the next daemon has it, paused, and carries on when told
@@ -537,15 +332,15 @@ fn sigterm_saves_the_session_removes_the_socket_and_exits_0() {
         let status = line.status();
         assert_eq!(status["state"], "paused", "{status}");
         assert_eq!(status["routine"], "Test routine");
-        assert_eq!(line.ok(r#""request":"resume""#)["state"], "running");
+        assert_eq!(line.ok(request("resume"))["state"], "running");
     }
 }
 
 #[test]
 fn a_shutdown_request_stops_the_daemon() {
-    let home = Home::new();
+    let home = home();
     let mut daemon = home.daemon();
-    let reply = home.connect().ask(r#""request":"shutdown""#);
+    let reply = home.connect().ask(request("shutdown"));
     assert_eq!(reply["reply"], "ok");
     assert_eq!(daemon.wait(), Some(0));
     assert!(!home.socket().exists());
@@ -553,11 +348,11 @@ fn a_shutdown_request_stops_the_daemon() {
 
 #[test]
 fn stopping_a_session_writes_the_history() {
-    let home = Home::new();
+    let home = home();
     let _daemon = home.daemon();
     let mut line = home.connect();
-    line.ok(&start_request(&home.routine()));
-    assert_eq!(line.ok(r#""request":"stop""#)["state"], "idle");
+    line.ok(start_request(test_routine(&home)));
+    assert_eq!(line.ok(request("stop"))["state"], "idle");
     assert!(!home.state_dir().join("session.json").exists());
     let log = History::new(home.state_dir().join("history.jsonl"))
         .read()
@@ -582,7 +377,7 @@ fn another_user_is_refused() {
         eprintln!("skipped: running a client as another user needs root");
         return;
     }
-    let home = Home::new();
+    let home = home();
     let _daemon = home.daemon();
     // let `nobody` reach the socket's folder and a copy of the binary
     for dir in [home.path().to_owned(), home.path().join("run")] {
@@ -630,7 +425,7 @@ fn another_user_is_refused() {
 
 #[test]
 fn history_with_a_half_written_last_line_is_read_with_a_warning() {
-    let home = Home::new();
+    let home = home();
     fs::create_dir_all(home.state_dir()).unwrap();
     let history = History::new(home.state_dir().join("history.jsonl"));
     let entry = Entry {
@@ -667,12 +462,12 @@ fn history_with_a_half_written_last_line_is_read_with_a_warning() {
 
 #[test]
 fn a_saved_session_survives_a_crash_in_the_middle_of_a_save() {
-    let home = Home::new();
+    let home = home();
     fs::create_dir_all(home.state_dir()).unwrap();
     let file = StateFile::new(home.state_dir().join("session.json"));
     file.save(&SavedSession {
         format: state::FORMAT,
-        routine: home.routine(),
+        routine: test_routine(&home),
         options: SavedOptions::from(&plan::Options::default()),
         offset_ms: 0,
         paused: false,
@@ -692,7 +487,7 @@ fn a_saved_session_survives_a_crash_in_the_middle_of_a_save() {
 
 #[test]
 fn an_idle_daemon_does_not_wake_up() {
-    let home = Home::new();
+    let home = home();
     let daemon = home.daemon();
     home.connect().status();
     let switches = || -> u64 {
@@ -723,7 +518,7 @@ fn an_idle_daemon_does_not_wake_up() {
 
 #[test]
 fn without_xdg_runtime_dir_the_socket_is_in_a_private_folder_under_tmpdir() {
-    let home = Home::new();
+    let home = home();
     let tmp = home.path().join("tmp");
     fs::create_dir(&tmp).unwrap();
     let uid = rustix::process::geteuid().as_raw();
@@ -746,14 +541,14 @@ fn without_xdg_runtime_dir_the_socket_is_in_a_private_folder_under_tmpdir() {
     let meta = fs::metadata(socket.parent().unwrap()).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o700);
     assert_eq!(meta.uid(), uid);
-    assert!(Line::connect(&socket).status()["state"] == "idle");
-    Line::connect(&socket).ask(r#""request":"shutdown""#);
-    wait_for("the socket to go", || !socket.exists());
+    assert!(Connection::open(&socket, PATIENCE).status()["state"] == "idle");
+    Connection::open(&socket, PATIENCE).ask(request("shutdown"));
+    wait_until("the socket to go", PATIENCE, || !socket.exists());
 }
 
 #[test]
 fn a_bad_configuration_is_bad_input_with_file_line_and_column() {
-    let home = Home::new();
+    let home = home();
     let config = home.path().join("config/massage-cue");
     fs::create_dir_all(&config).unwrap();
     fs::write(config.join("config.toml"), "[session]\nlevle = \"low\"\n").unwrap();
@@ -772,7 +567,7 @@ fn a_bad_configuration_is_bad_input_with_file_line_and_column() {
 
 #[test]
 fn starting_an_unknown_or_broken_routine_is_bad_input() {
-    let home = Home::new();
+    let home = home();
     let _daemon = home.daemon();
     let output = home.run(&["start", "no-such-routine"]);
     assert_eq!(output.status.code(), Some(2));
@@ -792,14 +587,19 @@ fn starting_an_unknown_or_broken_routine_is_bad_input() {
         stderr(&output)
     );
 
-    let output = home.run(&["start", "--tempo", "9", home.routine().to_str().unwrap()]);
+    let output = home.run(&[
+        "start",
+        "--tempo",
+        "9",
+        test_routine(&home).to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(2));
     assert_eq!(home.connect().status()["state"], "idle");
 }
 
 #[test]
 fn start_follow_shows_the_cues_until_the_session_is_complete() {
-    let home = Home::new();
+    let home = home();
     let tiny = home.path().join("tiny.toml");
     fs::write(
         &tiny,
@@ -828,7 +628,7 @@ fn start_follow_shows_the_cues_until_the_session_is_complete() {
 
 #[test]
 fn a_waiting_step_waits_until_resume_or_toggle_carries_on() {
-    let home = Home::new();
+    let home = home();
     let routine = home.path().join("waits.toml");
     fs::write(
         &routine,
@@ -848,11 +648,11 @@ time = "2s"
 "#,
     )
     .unwrap();
-    let _daemon = home.daemon_without_sound();
+    let _daemon = home.daemon();
     let mut line = home.connect();
-    line.ok(&start_request(&routine));
+    line.ok(start_request(&routine));
     let mut status = Value::Null;
-    wait_for("the first wait", || {
+    wait_until("the first wait", PATIENCE, || {
         status = line.status();
         status["state"] == "waiting"
     });
@@ -864,14 +664,14 @@ time = "2s"
     assert_eq!(still["state"], "waiting");
     assert_eq!(still["elapsed_ms"], elapsed);
     // resume is the go signal; the next wait is reached at once
-    line.ok(r#""request":"resume""#);
-    wait_for("the second wait", || {
+    line.ok(request("resume"));
+    wait_until("the second wait", PATIENCE, || {
         status = line.status();
         status["state"] == "waiting" && status["step_name"] == "Warm up"
     });
     // toggle is a go signal too, not a pause
-    line.ok(r#""request":"toggle""#);
-    wait_for("the stroking", || {
+    line.ok(request("toggle"));
+    wait_until("the stroking", PATIENCE, || {
         status = line.status();
         status["step_name"] == "Stroking" || status["state"] == "idle"
     });
@@ -880,7 +680,7 @@ time = "2s"
 
 #[test]
 fn next_prev_and_repeat_move_by_side_and_by_step_when_asked() {
-    let home = Home::new();
+    let home = home();
     let routine = home.path().join("sides.toml");
     fs::write(
         &routine,
@@ -898,22 +698,24 @@ tempo = "2s"
 "#,
     )
     .unwrap();
-    let _daemon = home.daemon_without_sound();
+    let _daemon = home.daemon();
     let mut line = home.connect();
-    line.ok(&start_request(&routine));
-    wait_for("the left side", || line.status()["stretch"] == "left side");
-    let status = line.ok(r#""request":"next""#);
+    line.ok(start_request(&routine));
+    wait_until("the left side", PATIENCE, || {
+        line.status()["stretch"] == "left side"
+    });
+    let status = line.ok(request("next"));
     assert_eq!(status["step_name"], "Kneading", "{status}");
     assert_eq!(status["stretch"], "right side", "{status}");
     // a second press right after goes one further back
-    let status = line.ok(r#""request":"prev""#);
+    let status = line.ok(request("prev"));
     assert_eq!(status["stretch"], "left side", "{status}");
-    let status = line.ok(r#""request":"next_step""#);
+    let status = line.ok(request("next_step"));
     assert_eq!(status["step_name"], "Stroking", "{status}");
     assert!(status.get("stretch").is_none(), "{status}");
-    let status = line.ok(r#""request":"prev_step""#);
+    let status = line.ok(request("prev_step"));
     assert_eq!(status["step_name"], "Kneading", "{status}");
-    let status = line.ok(r#""request":"repeat""#);
+    let status = line.ok(request("repeat"));
     assert_eq!(status["stretch"], "left side", "{status}");
     // the command line says the same
     let output = home.run(&["next"]);
@@ -926,7 +728,7 @@ tempo = "2s"
 
 #[test]
 fn a_second_start_never_replaces_a_session_unless_asked() {
-    let home = Home::new();
+    let home = home();
     let other = home.path().join("other.toml");
     fs::write(
         &other,
@@ -935,8 +737,8 @@ fn a_second_start_never_replaces_a_session_unless_asked() {
     .unwrap();
     let _daemon = home.daemon();
     let mut line = home.connect();
-    line.ok(&start_request(&home.routine()));
-    let reply = line.ask(&start_request(&other));
+    line.ok(start_request(test_routine(&home)));
+    let reply = line.ask(start_request(&other));
     assert_eq!(reply["reply"], "error", "{reply}");
     assert_eq!(reply["kind"], "not_now", "{reply}");
     let message = reply["message"].as_str().unwrap();
@@ -946,7 +748,7 @@ fn a_second_start_never_replaces_a_session_unless_asked() {
     );
     assert_eq!(line.status()["routine"], "Test routine");
     // paused is under way too
-    line.ok(r#""request":"pause""#);
+    line.ok(request("pause"));
     let output = home.run(&["start", other.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(stderr(&output).contains("--replace"), "{}", stderr(&output));
@@ -956,7 +758,7 @@ fn a_second_start_never_replaces_a_session_unless_asked() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(line.status()["routine"], "Other");
     // a stopped session is not under way: a plain start goes ahead
-    line.ok(r#""request":"stop""#);
-    line.ok(&start_request(&home.routine()));
+    line.ok(request("stop"));
+    line.ok(start_request(test_routine(&home)));
     assert_eq!(line.status()["routine"], "Test routine");
 }

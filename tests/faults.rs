@@ -3,18 +3,23 @@
 //! outright, the disk full or unwritable, a broken text-to-speech command,
 //! damaged clips.
 
-#[path = "common/faults.rs"]
-mod faults;
-
 use std::fs;
 use std::time::Duration;
 
 use crate::common::sound_server::{Recorder, run_with_sound_server};
-use faults::{FaultHome, PATIENCE, wait_for};
+use crate::daemon::{BIN, Daemon, Home, wait_for, wait_until};
 use massage_cue::history::{Entry, History};
 use massage_cue::plan;
 use massage_cue::state::SavedOptions;
 use serde_json::Value;
+
+/// How long anything here may take before a test fails.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// A home whose daemons play no sound (their cues are text only).
+fn home() -> Home {
+    Home::new().patience(PATIENCE)
+}
 
 /// One timed step whose last seconds are counted down ("3.", "2.", "1.").
 const TIMED: &str = r#"
@@ -31,7 +36,7 @@ fn elapsed(status: &Value) -> u64 {
 }
 
 /// The plan offset of the cue saying `text`.
-fn cue_at(home: &FaultHome, routine: &std::path::Path, text: &str) -> u64 {
+fn cue_at(home: &Home, routine: &std::path::Path, text: &str) -> u64 {
     let out = home.run(&["plan", routine.to_str().unwrap(), "--json"]);
     assert!(out.status.success(), "{out:?}");
     let plan: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -46,8 +51,8 @@ fn cue_at(home: &FaultHome, routine: &std::path::Path, text: &str) -> u64 {
 
 #[test]
 fn a_daemon_killed_within_a_timed_step_comes_back_at_its_last_cue_not_its_start() {
-    let mut home = FaultHome::new();
-    let routine = home.routine("timed", TIMED);
+    let home = home();
+    let routine = home.routine("timed.toml", TIMED);
     let two = cue_at(&home, &routine, "2.");
     let mut daemon = home.daemon();
     home.start(&routine);
@@ -75,11 +80,13 @@ fn a_session_restored_after_a_crash_is_heard_when_resumed() {
     run_with_sound_server(
         "a_session_restored_after_a_crash_is_heard_when_resumed",
         || {
-            let mut home = FaultHome::with_sound();
-            let routine = home.routine("timed", TIMED);
+            let home = home().inherited_sound();
+            let routine = home.routine("timed.toml", TIMED);
             let mut daemon = home.daemon();
             home.start(&routine);
-            std::thread::sleep(Duration::from_millis(1_500));
+            wait_until("1.5 s of the session", PATIENCE, || {
+                elapsed(&home.status()) >= 1_500
+            });
             daemon.kill9();
 
             let daemon = home.daemon();
@@ -93,7 +100,7 @@ fn a_session_restored_after_a_crash_is_heard_when_resumed() {
             assert!(
                 peak > 0.01,
                 "nothing was heard after resuming a restored session (peak {peak}); the log:\n{}",
-                daemon.log()
+                daemon.log_tail()
             );
             let _ = fs::remove_file(home.path().join("resumed.wav"));
         },
@@ -112,31 +119,14 @@ tempo = "1s"
 /// Starts the daemon unable to write any file past `kib` KiB, as on a
 /// full disk: a write that crosses the limit is cut short and fails (the
 /// signal that would kill it is ignored).
-fn limited_daemon(home: &FaultHome, kib: u32) -> faults::Daemon {
-    let command = home.command(&[]);
-    let script = format!("trap '' XFSZ; ulimit -f {kib}; exec {} daemon", faults::BIN);
-    let log = home.path().join("limited.log");
-    let daemon = faults::Daemon {
-        child: std::process::Command::new("sh")
-            .args(["-c", &script])
-            .envs(command.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-        log,
-    };
-    let socket = home.path().join("run/massage-cue.sock");
-    wait_for("the daemon's socket", PATIENCE, || {
-        std::os::unix::net::UnixStream::connect(&socket).ok()
-    });
-    daemon
+fn limited_daemon(home: &Home, kib: u32) -> Daemon {
+    let script = format!("trap '' XFSZ; ulimit -f {kib}; exec {BIN} daemon");
+    home.daemon_with(home.command_as("sh", &["-c", &script]))
 }
 
 /// A routine whose path is longer than 1 KiB, so that a saved position
 /// (which names it) does not fit in a 1 KiB file.
-fn deep_routine(home: &FaultHome) -> std::path::PathBuf {
+fn deep_routine(home: &Home) -> std::path::PathBuf {
     let mut dir = home.path().to_owned();
     for c in ['a', 'b', 'c', 'd', 'e'] {
         dir.push(c.to_string().repeat(240));
@@ -149,7 +139,7 @@ fn deep_routine(home: &FaultHome) -> std::path::PathBuf {
 
 #[test]
 fn a_position_that_cannot_be_saved_is_said_and_leaves_no_temporary_file_and_the_session_plays_on() {
-    let home = FaultHome::new();
+    let home = home();
     let routine = deep_routine(&home);
     let mut daemon = limited_daemon(&home, 1);
     let started = home.start(&routine);
@@ -192,8 +182,8 @@ fn a_position_that_cannot_be_saved_is_said_and_leaves_no_temporary_file_and_the_
 
 #[test]
 fn a_history_line_cut_short_by_a_full_disk_is_taken_back() {
-    let home = FaultHome::new();
-    let routine = home.routine("counted", COUNTED);
+    let home = home();
+    let routine = home.routine("counted.toml", COUNTED);
     // a history just short of the largest file the daemon may write (8 KiB)
     fs::create_dir_all(home.state_dir()).unwrap();
     let path = home.state_dir().join("history.jsonl");
@@ -319,29 +309,19 @@ fn a_phrase_cut_short_by_a_full_disk_is_not_cached() {
 
 #[test]
 fn a_daemon_whose_log_cannot_be_written_plays_on() {
-    let home = FaultHome::new();
-    let routine = home.routine("counted", COUNTED);
+    let home = home();
+    let routine = home.routine("counted.toml", COUNTED);
     // the log on a full disk: every line written to it fails
     let full = fs::OpenOptions::new()
         .write(true)
         .open("/dev/full")
         .unwrap();
-    let mut daemon = faults::Daemon {
-        child: home
-            .command(&["daemon"])
-            .stdout(std::process::Stdio::null())
-            .stderr(full)
-            .spawn()
-            .unwrap(),
-        log: home.path().join("no-log"),
-    };
-    let socket = home.path().join("run/massage-cue.sock");
-    wait_for("the daemon's socket", PATIENCE, || {
-        std::os::unix::net::UnixStream::connect(&socket).ok()
-    });
+    let mut daemon = home.daemon_logging_to(home.command(&["daemon"]), full.into());
     let started = home.start(&routine);
     assert_eq!(started["state"], "running", "{started}");
-    std::thread::sleep(Duration::from_millis(1_500));
+    wait_until("1.5 s of the session", PATIENCE, || {
+        elapsed(&home.status()) >= 1_500
+    });
     for request in ["pause", "resume", "next", "stop"] {
         let reply = home.ask(serde_json::json!({"version": 1, "request": request}));
         assert_eq!(reply["reply"], "ok", "{request} → {reply}");

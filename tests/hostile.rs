@@ -8,15 +8,15 @@ use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use massage_cue::protocol::MAX_LINE;
 
-const BIN: &str = env!("CARGO_BIN_EXE_massage-cue");
+use crate::daemon::{Daemon, Home};
 
 /// How long anything here may take before a test fails.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -24,89 +24,17 @@ const PATIENCE: Duration = Duration::from_secs(10);
 /// More connections than the daemon serves at once (256).
 const HELD: usize = 300;
 
-/// A user's folders in one temporary folder, with no bundled routines.
-struct Home {
-    dir: tempfile::TempDir,
+/// A raw connection to the daemon.
+fn connect(home: &Home) -> UnixStream {
+    let stream = UnixStream::connect(home.socket()).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
 }
 
-impl Home {
-    fn new() -> Home {
-        let dir = tempfile::tempdir().unwrap();
-        let run = dir.path().join("run");
-        fs::create_dir(&run).unwrap();
-        fs::set_permissions(&run, fs::Permissions::from_mode(0o700)).unwrap();
-        Home { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.path().join("run/massage-cue.sock")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
-        crate::common::home::confine(command.args(args), self.path()).env(
-            "MASSAGE_CUE_ROUTINES",
-            self.path().join("no-bundled-routines"),
-        );
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// `massage-cue daemon` in the foreground, once it answers.
-    fn daemon(&self) -> Daemon {
-        let log = fs::File::create(self.path().join("daemon.log")).unwrap();
-        let child = self
-            .command(&["daemon"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let daemon = Daemon(child);
-        let deadline = Instant::now() + PATIENCE;
-        while UnixStream::connect(self.socket()).is_err() {
-            assert!(Instant::now() < deadline, "the daemon did not answer");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        daemon
-    }
-
-    fn connect(&self) -> UnixStream {
-        let stream = UnixStream::connect(self.socket()).unwrap();
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        stream
-    }
-
-    /// Writes a routine file and returns its path.
-    fn routine(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.path().join(name);
-        fs::write(&path, text).unwrap();
-        path
-    }
-}
-
-/// A daemon run by a test, killed when the test ends.
-struct Daemon(Child);
-
-impl Daemon {
-    fn open_fds(&self) -> usize {
-        fs::read_dir(format!("/proc/{}/fd", self.0.id()))
-            .unwrap()
-            .count()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn open_fds(daemon: &Daemon) -> usize {
+    fs::read_dir(format!("/proc/{}/fd", daemon.pid()))
+        .unwrap()
+        .count()
 }
 
 /// Sends one request line and reads one reply line, raw.
@@ -128,12 +56,12 @@ fn stderr(output: &Output) -> String {
 
 #[test]
 fn clients_holding_connections_open_never_keep_others_out() {
-    let home = Home::new();
+    let home = Home::new().patience(PATIENCE);
     let daemon = home.daemon();
     // half a request each, and nothing at all: more than the daemon serves
     let mut held = Vec::new();
     for i in 0..2 * HELD {
-        let mut stream = home.connect();
+        let mut stream = connect(&home);
         if i % 2 == 0 {
             stream.write_all(b"{\"version\":1,\"requ").unwrap();
         }
@@ -141,7 +69,7 @@ fn clients_holding_connections_open_never_keep_others_out() {
     }
 
     // a new client is answered at once, not after the others give up
-    let mut fresh = home.connect();
+    let mut fresh = connect(&home);
     fresh
         .set_read_timeout(Some(Duration::from_secs(3)))
         .unwrap();
@@ -157,17 +85,17 @@ fn clients_holding_connections_open_never_keep_others_out() {
     held[0].read_to_string(&mut first).unwrap();
     assert!(first.contains("to make room"), "{first:?}");
     // and the daemon holds no more than its limit of connections open
-    assert!(daemon.open_fds() < 256 + 64, "{} fds", daemon.open_fds());
+    assert!(open_fds(&daemon) < 256 + 64, "{} fds", open_fds(&daemon));
 }
 
 #[test]
 fn an_error_reply_stays_within_the_line_limit() {
-    let home = Home::new();
+    let home = Home::new().patience(PATIENCE);
     let _daemon = home.daemon();
     // the error quotes the name it could not find: a request line just
     // within the limit makes a reply line beyond it
     let name = "a".repeat(MAX_LINE - 50);
-    let mut stream = home.connect();
+    let mut stream = connect(&home);
     let line = ask_raw(
         &mut stream,
         &format!(r#"{{"version":1,"request":"start","routine":"{name}"}}"#),
@@ -197,7 +125,7 @@ fn many_problems() -> String {
 
 #[test]
 fn a_routine_with_thousands_of_problems_gets_a_short_clear_error() {
-    let home = Home::new();
+    let home = Home::new().patience(PATIENCE);
     let file = home.routine("keys.toml", &many_problems());
     let output = home.run(&["check", file.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
@@ -223,7 +151,7 @@ fn a_routine_with_thousands_of_problems_gets_a_short_clear_error() {
 
 #[test]
 fn text_that_drives_or_reorders_a_terminal_never_reaches_it() {
-    let home = Home::new();
+    let home = Home::new().patience(PATIENCE);
     // right-to-left overrides and isolates in names: refused
     let reversed = home.routine(
         "reversed.toml",
@@ -275,7 +203,7 @@ fn text_that_drives_or_reorders_a_terminal_never_reaches_it() {
 
 #[test]
 fn huge_and_deeply_nested_files_are_errors_not_crashes() {
-    let home = Home::new();
+    let home = Home::new().patience(PATIENCE);
     let deep = 10_000;
     let files = [
         (
@@ -322,7 +250,7 @@ fn huge_and_deeply_nested_files_are_errors_not_crashes() {
 
 #[test]
 fn phrases_with_shell_metacharacters_reach_the_speech_engine_as_one_argument() {
-    let home = Home::new();
+    let home = Home::new().patience(PATIENCE);
     let marks = home.path().join("marks");
     fs::create_dir(&marks).unwrap();
     let m = marks.display();
@@ -395,7 +323,7 @@ fn phrases_with_shell_metacharacters_reach_the_speech_engine_as_one_argument() {
 
 #[test]
 fn a_symlink_in_place_of_the_lock_file_is_never_written_through() {
-    let home = Home::new();
+    let home = Home::new().patience(PATIENCE);
     let victim = home.path().join("victim");
     fs::write(&victim, "untouched\n").unwrap();
     std::os::unix::fs::symlink(&victim, home.path().join("run/massage-cue.sock.lock")).unwrap();
@@ -431,7 +359,7 @@ fn a_symlink_in_place_of_a_save_or_its_temporary_file_is_replaced_not_written_th
 
 #[test]
 fn a_pipe_or_a_device_named_as_a_routine_is_refused_at_once() {
-    let home = Home::new();
+    let home = Home::new().patience(PATIENCE);
     let fifo = home.path().join("pipe.toml");
     rustix::fs::mknodat(
         rustix::fs::CWD,

@@ -10,6 +10,8 @@
 //! this file fails while one is not.
 
 mod common;
+#[path = "common/daemon.rs"]
+mod daemon;
 
 mod audio_real;
 mod bad_routines;

@@ -10,10 +10,13 @@
 //! other threads run, so the test is then run again in a child process
 //! with `PULSE_SERVER` set.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, kill_process as kill};
 
 /// Set in the child process that runs a test body against a server.
 const CHILD_MARK: &str = "MASSAGE_CUE_SOUND_CHILD";
@@ -44,36 +47,111 @@ pub fn test_sink_reachable() -> bool {
         })
 }
 
-/// A private server started for this process; stopped on drop, even when
-/// the test panics.
-struct PrivateServer {
+/// A private server with the null sink `test_sink`, in a folder of its own
+/// (`scripts/sound-server start --private`); stopped on drop, even when the
+/// test panics. Started for this process by [`run_with_sound_server`], or
+/// for one test that plays with the server itself.
+#[derive(Debug)]
+pub struct PrivateServer {
     dir: PathBuf,
+    /// Its address, for `PULSE_SERVER`.
+    pub address: String,
 }
 
 impl PrivateServer {
-    /// Starts it and returns it with its `PULSE_SERVER` address.
-    fn start() -> (PrivateServer, String) {
-        let dir =
-            std::env::temp_dir().join(format!("massage-cue-sound-test-{}", std::process::id()));
+    /// Starts one whose state (and socket) lies in `dir`.
+    pub fn start_in(dir: PathBuf) -> PrivateServer {
+        let mut server = PrivateServer {
+            dir,
+            address: String::new(),
+        };
+        server.address = server.run_script();
+        server
+    }
+
+    /// `scripts/sound-server start --private` in this server's folder; the
+    /// `PULSE_SERVER` address it prints.
+    fn run_script(&self) -> String {
         let out = Command::new(script())
             .args(["start", "--private"])
-            .env("MC_SOUND_DIR", &dir)
+            .env("MC_SOUND_DIR", &self.dir)
             .stderr(Stdio::inherit())
             .output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", script().display()));
-        let server = PrivateServer { dir };
         assert!(
             out.status.success(),
             "scripts/sound-server start failed (see its message above); real-audio tests need \
              the Debian packages pulseaudio, pulseaudio-utils and libasound2-plugins"
         );
         let exports = String::from_utf8_lossy(&out.stdout);
-        let address = exports
+        exports
             .lines()
             .find_map(|l| l.strip_prefix("export PULSE_SERVER="))
             .unwrap_or_else(|| panic!("scripts/sound-server printed no PULSE_SERVER: {exports:?}"))
-            .to_owned();
-        (server, address)
+            .to_owned()
+    }
+
+    fn pid(&self) -> i32 {
+        std::fs::read_to_string(self.dir.join("started.pid"))
+            .expect("the sound server's pid file")
+            .trim()
+            .parse()
+            .expect("a pid")
+    }
+
+    /// Kills the server at once, as a crash would, and waits until it is
+    /// gone.
+    pub fn kill(&self, patience: Duration) {
+        let pid = Pid::from_raw(self.pid()).unwrap();
+        kill(pid, Signal::KILL).expect("kill the sound server");
+        super::wait::wait_until("the sound server to die", patience, || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.is_empty() || stat.contains(") Z ")
+        });
+    }
+
+    /// Starts it again on the same socket.
+    pub fn restart(&self) {
+        let address = self.run_script();
+        assert_eq!(address, self.address, "the server came back elsewhere");
+    }
+
+    /// Whether anything louder than `threshold` plays into the sink within
+    /// `patience`, recorded from its monitor.
+    pub fn hears_sound(&self, threshold: f32, patience: Duration) -> bool {
+        let mut parec = Command::new("parec")
+            .args(["-d", "test_sink.monitor", "--raw"])
+            .args(["--format=s16le", "--rate=48000", "--channels=1"])
+            .env("PULSE_SERVER", &self.address)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start parec (Debian package pulseaudio-utils)");
+        let mut stdout = parec.stdout.take().expect("parec's output");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4800];
+            loop {
+                match stdout.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => {
+                        let loud = buf[..n & !1].chunks_exact(2).any(|b| {
+                            f32::from(i16::from_le_bytes([b[0], b[1]])).abs() / 32768.0 > threshold
+                        });
+                        if loud {
+                            let _ = tx.send(());
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        let heard = rx.recv_timeout(patience).is_ok();
+        let _ = parec.kill();
+        let _ = parec.wait();
+        let _ = reader.join();
+        heard
     }
 }
 
@@ -82,6 +160,7 @@ impl Drop for PrivateServer {
         let _ = Command::new(script())
             .arg("stop")
             .env("MC_SOUND_DIR", &self.dir)
+            .stderr(Stdio::null())
             .status();
     }
 }
@@ -102,9 +181,11 @@ pub fn run_with_sound_server(test_name: &str, body: impl FnOnce()) {
     if test_sink_reachable() {
         return body();
     }
-    let (_server, address) = PrivateServer::start();
+    let server = PrivateServer::start_in(
+        std::env::temp_dir().join(format!("massage-cue-sound-test-{}", std::process::id())),
+    );
     let status = super::rerun::this_test_again(test_name)
-        .env("PULSE_SERVER", address)
+        .env("PULSE_SERVER", &server.address)
         .env(CHILD_MARK, "1")
         .status()
         .expect("cannot run the test binary again");
