@@ -7,8 +7,8 @@
 //! never plays into real speakers nor records anyone else's sound, and
 //! stops it afterwards. rodio finds the server through the process
 //! environment (`PULSE_SERVER`), which a test cannot change safely while
-//! other threads run, so the test is then run again in a child process
-//! with `PULSE_SERVER` set.
+//! other threads run, so each such test is run again in a child process,
+//! with `PULSE_SERVER` set when the server is a private one.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -166,26 +166,31 @@ impl Drop for PrivateServer {
 }
 
 /// Runs `body` with a sound server whose default sink is `test_sink`
-/// reachable from this process.
+/// reachable, in a process of its own, one such test at a time.
 ///
-/// `test_name` is the test's function name: when no such server is
-/// reachable, a private one is started, the test binary is run again for
-/// that one test with `PULSE_SERVER` pointing at it, and the server is
-/// stopped afterwards. Fails, never skips, when the server cannot be
-/// started (the script names the missing package).
+/// `test_name` is the test's function name: the test binary is run again
+/// for that one test, with `PULSE_SERVER` pointing at a private server
+/// started for it when none with `test_sink` is reachable (stopped
+/// afterwards). Fails, never skips, when the server cannot be started (the
+/// script names the missing package).
+///
+/// A process of its own, because opening the sound output changes the
+/// whole process: the threads started while it opens are given the sound
+/// threads' priority, and those of tests running beside it would be too.
 pub fn run_with_sound_server(test_name: &str, body: impl FnOnce()) {
     if std::env::var_os(CHILD_MARK).is_some() {
         return body();
     }
     let _one = serialize();
-    if test_sink_reachable() {
-        return body();
-    }
-    let server = PrivateServer::start_in(
-        std::env::temp_dir().join(format!("massage-cue-sound-test-{}", std::process::id())),
-    );
-    let status = super::rerun::this_test_again(test_name)
-        .env("PULSE_SERVER", &server.address)
+    let mut again = super::rerun::this_test_again(test_name);
+    let _server = (!test_sink_reachable()).then(|| {
+        let server = PrivateServer::start_in(
+            std::env::temp_dir().join(format!("massage-cue-sound-test-{}", std::process::id())),
+        );
+        again.env("PULSE_SERVER", &server.address);
+        server
+    });
+    let status = again
         .env(CHILD_MARK, "1")
         .status()
         .expect("cannot run the test binary again");
