@@ -121,18 +121,9 @@ pub fn find_routine(name_or_path: &str, paths: &Paths) -> Result<PathBuf, Lookup
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
-    use crate::paths::Environment;
-
-    fn env_in(dir: &Path) -> Environment {
-        Environment {
-            home: Some(dir.to_owned()),
-            uid: 1234,
-            ..Environment::default()
-        }
-    }
+    use crate::paths::env_in;
 
     #[test]
     fn routines_are_found_by_stem_user_first_or_by_path() {

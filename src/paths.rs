@@ -263,18 +263,20 @@ fn bundled_beside(exe: &Path) -> Option<PathBuf> {
     shared.is_dir().then_some(shared)
 }
 
+/// A user with home `dir`, uid 1234, and no XDG variables, for tests.
+#[cfg(test)]
+pub(crate) fn env_in(dir: &Path) -> Environment {
+    Environment {
+        home: Some(dir.to_owned()),
+        uid: 1234,
+        ..Environment::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
 
     use super::*;
-
-    fn env_in(dir: &Path) -> Environment {
-        Environment {
-            home: Some(dir.to_owned()),
-            uid: 1234,
-            ..Environment::default()
-        }
-    }
 
     #[test]
     fn xdg_variables_are_honoured() {

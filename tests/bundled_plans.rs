@@ -6,6 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::daemon::Home;
 use massage_cue::display::plan_table;
 use massage_cue::plan::{CueKind, Detail, Level, Options, Plan, plan};
 use massage_cue::routine::{Routine, load_routine};
@@ -332,25 +333,9 @@ fn the_worked_example_in_the_docs_is_what_the_planner_says() {
     };
     let toml = block("```toml\n");
     let shown = block("```text\n");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let file = dir.path().join("back-points.toml");
-    fs::write(&file, toml).expect("write");
-    let home = dir.path().join("home");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_massage-cue"))
-        .args(["plan", "--json"])
-        .arg(&file)
-        .env("MASSAGE_CUE_SOUNDS", root().join("sounds"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let home = Home::new();
+    let file = home.routine("back-points.toml", &toml);
+    let plan = home.plan_json(&[file.to_str().unwrap()]);
     let cues = plan["cues"].as_array().expect("cues");
     let lines: Vec<&str> = shown.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(lines.len() > 30, "the example shows the first side");

@@ -3,34 +3,21 @@
 //! millisecond of its `at_ms`: each cue's own clip is found in the file at
 //! that sample.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use crate::common::onsets::read_wav_mono;
+use crate::daemon::Home;
 use massage_cue::clip::SESSION_RATE;
 use massage_cue::config::Config;
 use massage_cue::speech::Sound;
 use massage_cue::voice::{Voice, VoiceSettings};
 
-fn bin(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_massage-cue"));
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    cmd.env("MASSAGE_CUE_SOUNDS", root.join("sounds"))
-        .env("MASSAGE_CUE_ROUTINES", root.join("routines"))
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env("XDG_STATE_HOME", home.join("state"))
-        .env("XDG_RUNTIME_DIR", home.join("run"));
-    cmd
-}
-
 #[test]
 fn a_rendered_seed_routine_puts_every_cue_on_its_millisecond() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let home = dir.path().join("home");
-    let wav = dir.path().join("session.wav");
-    let out = bin(&home)
-        .args(["render", "hip-knee-mobility", "-o"])
+    let home = Home::new().bundled_routines();
+    let wav = home.path().join("session.wav");
+    let out = home
+        .command(&["render", "hip-knee-mobility", "-o"])
         .arg(&wav)
         .output()
         .expect("runs");
@@ -39,17 +26,7 @@ fn a_rendered_seed_routine_puts_every_cue_on_its_millisecond() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-
-    let out = bin(&home)
-        .args(["plan", "hip-knee-mobility", "--json"])
-        .output()
-        .expect("runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).expect("plan JSON");
+    let plan = home.plan_json(&["hip-knee-mobility"]);
     let cues = plan["cues"].as_array().expect("cues");
     let planned: Vec<f64> = cues
         .iter()
@@ -70,7 +47,7 @@ fn a_rendered_seed_routine_puts_every_cue_on_its_millisecond() {
     // it rendered with the default speech command, from its cache.
     let voice = Voice::new(VoiceSettings {
         sounds_dir: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("sounds")),
-        cache_dir: Some(home.join("cache/massage-cue/speech")),
+        cache_dir: Some(home.speech_cache()),
         command: Config::default().voice.command,
         timeout: std::time::Duration::from_secs(10),
         rate: SESSION_RATE,

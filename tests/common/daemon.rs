@@ -182,6 +182,27 @@ impl Home {
         self.command(args).output().unwrap()
     }
 
+    /// `plan --json` of the routine `args` name, from the real binary, which
+    /// must succeed.
+    pub fn plan_json(&self, args: &[&str]) -> Value {
+        let out = self
+            .command(&["plan", "--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("plan JSON")
+    }
+
+    /// Where the binary caches the phrases it renders.
+    pub fn speech_cache(&self) -> PathBuf {
+        self.path().join("cache/massage-cue/speech")
+    }
+
     /// `status --json` from the real client, which must succeed.
     pub fn client_status(&self) -> Value {
         let output = self.run(&["status", "--json"]);
