@@ -201,8 +201,8 @@ impl AudioOut {
 
     /// Blocks until no clip is sounding and the device has had time to play
     /// out what it queued, or until `timeout`. Returns whether it went quiet
-    /// in time. For one-off playback such as [`say`]; a session uses
-    /// [`super::play_plan`], which knows when its last clip ends.
+    /// in time. For one-off playback such as [`say`], and for a finished
+    /// session's last clips.
     pub fn drain(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while self.sounding() > 0 {
@@ -278,7 +278,7 @@ impl CueSink for AudioOut {
         }
         let start_frame = self.frame_for(due.into_std());
         self.sounding.fetch_add(1, Ordering::AcqRel);
-        self.mixer.add(Voice {
+        self.mixer.add(ScheduledClip {
             samples: Arc::clone(&clip.samples),
             pos: 0,
             rate,
@@ -470,7 +470,7 @@ fn signed_ns(base: Instant, t: Instant) -> i64 {
 }
 
 /// Where the stream stands, shared by the device callback (which writes
-/// it), `AudioOut` and every voice.
+/// it), `AudioOut` and every scheduled clip.
 #[derive(Debug)]
 struct StreamClock {
     /// Instants are kept as nanoseconds from here.
@@ -602,9 +602,9 @@ impl Window {
     }
 }
 
-/// A clip being played: silent until the stream reaches its start frame,
-/// then its samples; cut short when the epoch moves on.
-struct Voice {
+/// A clip handed to the mixer: silent until the stream reaches its start
+/// frame, then its samples; cut short when the epoch moves on.
+struct ScheduledClip {
     samples: Arc<[f32]>,
     pos: usize,
     rate: NonZeroU32,
@@ -615,7 +615,7 @@ struct Voice {
     sounding: Arc<AtomicUsize>,
 }
 
-impl Iterator for Voice {
+impl Iterator for ScheduledClip {
     type Item = f32;
 
     fn next(&mut self) -> Option<f32> {
@@ -631,7 +631,7 @@ impl Iterator for Voice {
     }
 }
 
-impl Source for Voice {
+impl Source for ScheduledClip {
     fn current_span_len(&self) -> Option<usize> {
         None
     }
@@ -649,7 +649,7 @@ impl Source for Voice {
     }
 }
 
-impl Drop for Voice {
+impl Drop for ScheduledClip {
     fn drop(&mut self) {
         self.sounding.fetch_sub(1, Ordering::AcqRel);
     }
