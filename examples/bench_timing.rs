@@ -1,40 +1,47 @@
 //! Timing figures for `docs/BENCHMARKS.md`; `scripts/bench-timing` runs it.
 //!
 //! ```text
-//! bench_timing live --count N [--tempo-ms 2000] [--sound tone|espeak] [--wav FILE]
-//!     plays N cues at the tempo through the default output with the real
-//!     player, records the sound server's monitor, and prints the onset
-//!     error against the plan
+//! bench_timing live [--routine FILE] [--length 10m] [--dir DIR] [--bin PATH] [--markdown]
+//!     starts a daemon with a private home, starts a session of the routine
+//!     over the socket, records the sound server's monitor until the session
+//!     is over, and compares every cue's onset on the recording with where
+//!     `plan --json` puts it
 //! bench_timing analyze FILE [--tempo-ms 2000]
 //!     onsets of a recording (the shell-loop baseline): intervals and span
 //! bench_timing render [--minutes 30]
 //!     renders a synthetic session to a WAV and prints the speed
 //! ```
-//! Every result is one line of `key=value` pairs on stdout.
+//! Every result is one line of `key=value` pairs on stdout; `live
+//! --markdown` prints the "Live timing" section of `docs/BENCHMARKS.md`
+//! instead.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::io::Cursor;
+use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use massage_cue::audio::{
-    AudioOut, PlayOptions, TimedClip, play_plan, render_timeline, render_timeline_to_wav,
-};
+use massage_cue::audio::{TimedClip, render_timeline, render_timeline_to_wav};
+use massage_cue::client::Client;
 use massage_cue::clip::Clip;
-use tokio_util::sync::CancellationToken;
+use massage_cue::protocol::{Request, SessionState, StartOptions};
+use serde::Deserialize;
 
-use common::onsets::{Detector, read_wav_mono, summary};
+use common::onsets::{Detector, read_wav_mono};
 use common::sound_server::Recorder;
 
-/// Spoken counts are 2 s apart: a gap this long separates them, while the
-/// pauses inside a word ("seven-teen") do not.
+/// Spoken cues are hundreds of ms apart: a gap this long separates them,
+/// while the pauses inside a word ("seven-teen") do not.
 const SPEECH: Detector = Detector {
     threshold: 0.02,
     min_gap_ms: 400.0,
 };
+
+/// A recorded onset further than this from where its cue is expected is
+/// taken for another sound, and the cue counts as not heard.
+const MATCH_WINDOW_MS: f64 = 200.0;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -51,15 +58,19 @@ fn main() {
         })
     };
     match args.first().map(String::as_str) {
-        Some("live") => live(
-            num("--count", 150),
-            num("--tempo-ms", 2_000),
-            flag("--sound").as_deref().unwrap_or("tone"),
-            flag("--wav").map_or_else(
-                || std::env::temp_dir().join("bench-live.wav"),
+        Some("live") => live(&Live {
+            routine: flag("--routine").map_or_else(
+                || Path::new(env!("CARGO_MANIFEST_DIR")).join("routines/lower-back.toml"),
                 PathBuf::from,
             ),
-        ),
+            length: flag("--length").unwrap_or_else(|| "10m".into()),
+            dir: flag("--dir").map_or_else(
+                || std::env::temp_dir().join(format!("bench-live-{}", std::process::id())),
+                PathBuf::from,
+            ),
+            bin: flag("--bin").map_or_else(sibling_binary, PathBuf::from),
+            markdown: args.iter().any(|a| a == "--markdown"),
+        }),
         Some("analyze") => analyze(
             &PathBuf::from(args.get(1).expect("analyze FILE")),
             num("--tempo-ms", 2_000),
@@ -72,132 +83,324 @@ fn main() {
     }
 }
 
-/// A spoken number from espeak-ng, as the fallback voice would make it.
-fn espeak(text: &str) -> Clip {
-    let out = Command::new("espeak-ng")
-        .args(["--stdout", text])
+/// The `massage-cue` built beside this example (`target/PROFILE/`).
+fn sibling_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("where this benchmark runs from");
+    exe.parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("massage-cue"))
+        .filter(|bin| bin.exists())
+        .expect("build massage-cue first (cargo build --release), or give --bin PATH")
+}
+
+/// What `live` measures.
+struct Live {
+    routine: PathBuf,
+    length: String,
+    dir: PathBuf,
+    bin: PathBuf,
+    markdown: bool,
+}
+
+/// The part of `plan --json` the benchmark reads.
+#[derive(Debug, Deserialize)]
+struct PlanJson {
+    routine: String,
+    total_ms: u64,
+    cues: Vec<CueJson>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CueJson {
+    at_ms: u64,
+    duration_ms: u64,
+}
+
+/// Runs `massage-cue ARGS` in the private home and returns its output.
+fn run(live: &Live, home: &Path, args: &[&str]) -> Vec<u8> {
+    let mut command = Command::new(&live.bin);
+    let out = confine(command.args(args), home)
+        .stderr(Stdio::inherit())
         .output()
-        .expect("espeak-ng (Debian package espeak-ng)");
-    assert!(out.status.success(), "espeak-ng failed");
-    // espeak-ng leaves the sizes in the header unset when writing to a
-    // pipe: fix them before parsing
-    let mut wav = out.stdout;
-    let data_len = (wav.len() - 44) as u32;
-    wav[4..8].copy_from_slice(&(data_len + 36).to_le_bytes());
-    wav[40..44].copy_from_slice(&data_len.to_le_bytes());
-    let mut reader = hound::WavReader::new(Cursor::new(wav)).expect("espeak-ng WAV");
-    let rate = reader.spec().sample_rate;
-    let samples: Vec<f32> = reader
-        .samples::<i16>()
-        .map(|s| f32::from(s.unwrap()) / 32_768.0)
-        .collect();
-    Clip {
-        rate,
-        samples: samples.into(),
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", live.bin.display()));
+    assert!(out.status.success(), "massage-cue {args:?} failed");
+    out.stdout
+}
+
+/// Points `command` at folders under `home` only (configuration, state,
+/// cache, runtime), with plain `info` logs and no standard input.
+fn confine<'a>(command: &'a mut Command, home: &Path) -> &'a mut Command {
+    command
+        .env("HOME", home)
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+}
+
+/// The load averages (1, 5, 15 min) as `/proc/loadavg` gives them.
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The one-minute load average of a [`load`] line.
+fn one_minute(load: &str) -> f64 {
+    load.split(' ')
+        .next()
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Stops the daemon when the benchmark ends, however it ends.
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
-fn live(count: u64, tempo_ms: u64, sound: &str, wav: PathBuf) {
-    let clips: Vec<Clip> = match sound {
-        "tone" => vec![Clip::tone(1000.0, 60, 22_050); count as usize],
-        "espeak" => (1..=count).map(|n| espeak(&n.to_string())).collect(),
-        other => panic!("--sound tone|espeak, not {other}"),
-    };
-    let detector = if sound == "tone" {
-        Detector::default()
-    } else {
-        SPEECH
-    };
-    // where each clip's own onset lies, as the detector sees it, so that
-    // clips starting with a soft consonant are not counted as late
-    let bias_ms: Vec<f64> = clips
-        .iter()
-        .map(|c| detector.onsets_ms(&c.samples, c.rate)[0])
-        .collect();
-    let timeline: Vec<TimedClip> = clips
-        .into_iter()
-        .enumerate()
-        .map(|(i, clip)| TimedClip {
-            at_ms: i as u64 * tempo_ms,
-            clip,
-            cue: i,
-        })
-        .collect();
+fn live(live: &Live) {
+    let home = live.dir.join("home");
+    let run_dir = home.join("run");
+    std::fs::create_dir_all(&run_dir).expect("make the private home");
+    // the daemon serves only from a runtime folder nobody else can enter
+    std::fs::set_permissions(
+        &run_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("make the runtime folder private");
+    let routine = live.routine.to_str().expect("a routine path in UTF-8");
+    let length_ms = humantime::parse_duration(&live.length)
+        .expect("--length like 10m")
+        .as_millis() as u64;
 
-    let opening = Instant::now();
-    let mut out = AudioOut::open().expect("open the default output");
-    let open_ms = opening.elapsed().as_millis();
-    let recorder = Recorder::start(&wav);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let began = Instant::now();
-    let outcome = rt
-        .block_on(async {
-            let start = tokio::time::Instant::now() + Duration::from_millis(200);
-            play_plan(
-                &mut out,
-                &timeline,
-                PlayOptions::new(start, 0),
-                &CancellationToken::new(),
-                |_| {},
-            )
-            .await
+    // what the session should sound like: the plan, and the same session
+    // rendered, whose onsets lie exactly on the plan's offsets plus each
+    // clip's own quiet lead-in before its first loud sample
+    let plan: PlanJson = serde_json::from_slice(&run(
+        live,
+        &home,
+        &["plan", routine, "--length", &live.length, "--json"],
+    ))
+    .expect("plan --json");
+    let expected_wav = live.dir.join("expected.wav");
+    run(
+        live,
+        &home,
+        &[
+            "render",
+            routine,
+            "--length",
+            &live.length,
+            "-o",
+            expected_wav.to_str().unwrap(),
+        ],
+    );
+    let (rendered, render_rate) = read_wav_mono(&expected_wav);
+    let render_onsets = SPEECH.onsets_ms(&rendered, render_rate);
+    // each cue that starts a sound of its own, with where that sound starts
+    let expected: Vec<(u64, f64)> = plan
+        .cues
+        .iter()
+        .filter_map(|c| {
+            let (from, to) = (
+                c.at_ms as f64 - 2.0,
+                (c.at_ms + c.duration_ms.max(1)) as f64,
+            );
+            render_onsets
+                .iter()
+                .find(|&&o| o >= from && o < to)
+                .map(|&o| (c.at_ms, o))
         })
-        .expect("play");
-    let wall_s = began.elapsed().as_secs_f64();
-    out.drain(Duration::from_secs(10));
+        .collect();
+    let lead_in_max = expected
+        .iter()
+        .map(|(at, o)| o - *at as f64)
+        .fold(0.0, f64::max);
+
+    let load_before = load();
+    let log_path = live.dir.join("daemon.log");
+    let log = File::create(&log_path).expect("daemon log");
+    let mut command = Command::new(&live.bin);
+    let daemon = Daemon(
+        confine(command.arg("daemon"), &home)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start the daemon"),
+    );
+    let socket = run_dir.join("massage-cue.sock");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut client = loop {
+        match Client::connect(&socket) {
+            Ok(client) => break client,
+            Err(err) if Instant::now() >= deadline => {
+                panic!("no daemon on {}: {err}", socket.display())
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+
+    let recorder = Recorder::start(&live.dir.join("live.wav"));
+    let asked = Instant::now();
+    let (status, message) = client
+        .call(&Request::Start {
+            routine: routine.into(),
+            options: StartOptions {
+                length_ms: Some(length_ms),
+                ..StartOptions::default()
+            },
+        })
+        .expect("start a session");
+    let start_reply_ms = asked.elapsed().as_millis();
+    assert_eq!(status.state, SessionState::Running, "{message:?}");
+    let until = asked + Duration::from_millis(plan.total_ms) + Duration::from_secs(60);
+    let mut load_peak = load();
+    // a machine too busy to feed the sound server makes the daemon take
+    // its output for lost and pause: that is counted, and the session
+    // resumed, but the cues after it no longer line up and count as not
+    // heard
+    let mut pauses = 0;
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let (status, _) = client.call(&Request::Status).expect("status");
+        if status.state == SessionState::Finished {
+            break;
+        }
+        if status.state == SessionState::Paused {
+            pauses += 1;
+            eprintln!("the session paused: {:?}", status.message);
+            let _ = client.call(&Request::Resume);
+        }
+        assert!(
+            Instant::now() < until,
+            "the session did not finish in time: {status:?}"
+        );
+        let now = load();
+        if one_minute(&now) > one_minute(&load_peak) {
+            load_peak = now;
+        }
+    }
+    let wall_s = asked.elapsed().as_secs_f64();
+    // the closing chime sounds out after the session ends
+    std::thread::sleep(Duration::from_secs(3));
     let (samples, rate) = recorder.stop();
+    let load_after = load();
+    let _ = client.send(&Request::Shutdown);
+    drop(daemon);
+    let dropped = std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("stale cues"))
+        .count();
 
-    let onsets = detector.onsets_ms(&samples, rate);
-    let planned: Vec<f64> = timeline
+    let onsets = SPEECH.onsets_ms(&samples, rate);
+    let first = *onsets.first().expect("nothing was recorded");
+    // the recording starts before the session: line its first onset up
+    // with the first expected one, then pair every expected onset with the
+    // recorded onset nearest to it
+    let shift = first - expected[0].1;
+    let matched: Vec<(u64, f64, f64)> = expected
         .iter()
-        .zip(&bias_ms)
-        .map(|(t, b)| t.at_ms as f64 + b)
-        .collect();
-    // pair every cue with the onset nearest to it, once the recording's
-    // start is lined up with the first cue; a cue with none within half a
-    // tempo is missing
-    let shift = onsets.first().expect("nothing was recorded") - planned[0];
-    let half_tempo = tempo_ms as f64 / 2.0;
-    let matched: Vec<(f64, f64)> = planned
-        .iter()
-        .filter_map(|p| {
-            let want = p + shift;
+        .filter_map(|&(at, e)| {
+            let want = e + shift;
             onsets
                 .iter()
                 .copied()
                 .min_by(|a, b| (a - want).abs().total_cmp(&(b - want).abs()))
-                .filter(|m| (m - want).abs() < half_tempo)
-                .map(|m| (*p, m))
+                .filter(|m| (m - want).abs() < MATCH_WINDOW_MS)
+                .map(|m| (at, e, m))
         })
         .collect();
-    let missing = planned.len() - matched.len();
-    let extra = onsets.len() - matched.len();
-    // errors are measured from the typical offset, not from one cue
-    let mut offsets: Vec<f64> = matched.iter().map(|(p, m)| m - p).collect();
+    let missing = expected.len() - matched.len();
+    let unheard: Vec<u64> = expected
+        .iter()
+        .filter(|(at, _)| !matched.iter().any(|(m, _, _)| m == at))
+        .map(|(at, _)| *at)
+        .collect();
+    eprintln!("not heard (plan at_ms): {unheard:?}");
+    let extra = onsets.len().saturating_sub(matched.len());
+    // errors are measured from the typical offset (the output's fixed
+    // latency), not from one cue
+    let mut offsets: Vec<f64> = matched.iter().map(|(_, e, m)| m - e).collect();
     offsets.sort_by(f64::total_cmp);
     let typical = offsets[offsets.len() / 2];
-    let x: Vec<f64> = matched.iter().map(|(p, _)| *p).collect();
-    let errors: Vec<f64> = matched.iter().map(|(p, m)| m - p - typical).collect();
-    eprintln!("errors (ms) per cue: {errors:.1?}");
-    let (median, p99, max) = summary(&errors);
-    let over_5ms = errors.iter().filter(|e| e.abs() > 5.0).count();
+    let x: Vec<f64> = matched.iter().map(|(_, e, _)| *e).collect();
+    let errors: Vec<f64> = matched.iter().map(|(_, e, m)| m - e - typical).collect();
+    let mut abs: Vec<f64> = errors.iter().map(|e| e.abs()).collect();
+    abs.sort_by(f64::total_cmp);
+    let quantile = |q: f64| abs[((abs.len() - 1) as f64 * q).round() as usize];
+    let (median, p95, p99, max) = (quantile(0.5), quantile(0.95), quantile(0.99), quantile(1.0));
+    let over_5ms = abs.iter().filter(|e| **e > 5.0).count();
     let drift = errors.last().unwrap() - errors[0];
     // a steady slope is the sound device's clock against the system's
-    // monotonic clock, which the player follows
+    // monotonic clock, which the session follows
     let slope = trend(&x, &errors);
-    println!(
-        "live sound={sound} cues={count} tempo_ms={tempo_ms} span_s={:.3} wall_s={wall_s:.1} \
-         open_ms={open_ms} start_delay_ms={:.1} dropped={} missing={missing} extra={extra} \
-         median_ms={median:.1} p99_ms={p99:.1} max_ms={max:.1} over_5ms={over_5ms} \
-         drift_ms={drift:.1} device_clock_ppm={:.0} plan_span_s={:.3}",
-        (matched.last().unwrap().1 - matched[0].1) / 1000.0,
-        out.start_delay().as_secs_f64() * 1000.0,
-        outcome.dropped,
+    let span_s = (matched.last().unwrap().0 - matched[0].0) as f64 / 1000.0;
+    let worst: Vec<String> = {
+        let mut by_error: Vec<&(u64, f64, f64)> = matched.iter().collect();
+        by_error.sort_by(|a, b| {
+            (b.2 - b.1 - typical)
+                .abs()
+                .total_cmp(&(a.2 - a.1 - typical).abs())
+        });
+        by_error
+            .iter()
+            .take(5)
+            .map(|(at, e, m)| format!("{at}:{:+.1}", m - e - typical))
+            .collect()
+    };
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    eprintln!("errors (ms) per cue: {errors:.1?}");
+    eprintln!("worst (plan at_ms:error ms): {}", worst.join(" "));
+    let line = format!(
+        "live routine={:?} length={} plan_cues={} measured_cues={} missing={missing} \
+         extra={extra} dropped={dropped} pauses={pauses} span_s={span_s:.1} wall_s={wall_s:.1} \
+         start_reply_ms={start_reply_ms} median_ms={median:.1} p95_ms={p95:.1} p99_ms={p99:.1} \
+         max_ms={max:.1} over_5ms={over_5ms} drift_ms={drift:.1} device_clock_ppm={:.0} \
+         lead_in_max_ms={lead_in_max:.1} cores={cores} load_before={load_before:?} \
+         load_peak={load_peak:?} load_after={load_after:?} cpu={cpu:?}",
+        plan.routine,
+        live.length,
+        plan.cues.len(),
+        expected.len(),
         slope * 1e6,
-        (timeline.last().unwrap().at_ms - timeline[0].at_ms) as f64 / 1000.0,
+    );
+    if !live.markdown {
+        println!("{line}");
+        return;
+    }
+    eprintln!("{line}");
+    println!(
+        "| onset error, median | {median:.1} ms |\n\
+         | onset error, p95 | {p95:.1} ms |\n\
+         | onset error, p99 | {p99:.1} ms |\n\
+         | onset error, max | {max:.1} ms |\n\
+         | cues more than 5 ms off | {over_5ms} of {} |\n\
+         | cues not heard / dropped as stale / pauses for a lost output | {missing} / {dropped} / {pauses} |\n\
+         | drift (error of the last cue minus the first, {span_s:.0} s apart) | {drift:.1} ms |\n\
+         | steady rate of the errors (sound device clock against the system clock) | {:.0} ppm |\n\
+         | `start` request answered after | {start_reply_ms} ms |\n\
+         | load average before / highest / after (1, 5, 15 min; {cores} cores) | {load_before} / {load_peak} / {load_after} |",
+        matched.len(),
+        slope * 1e6,
     );
 }
 
