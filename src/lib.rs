@@ -3,8 +3,9 @@
 //! changes, time left, what comes next.
 //!
 //! Data flows one way: routine file → validated [`routine::Routine`] →
-//! [`plan::Plan`] (a timeline of cues) → the player → the audio output.
-//! The first two are pure and know nothing of clocks or sound.
+//! [`plan::Plan`] (a timeline of cues) → [`session::Session`] →
+//! [`playback`] → the audio output ([`audio`]).
+//! The first three are pure and know nothing of clocks or sound.
 
 pub mod audio;
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod lookup;
 pub mod ms;
 pub mod paths;
 pub mod plan;
+pub mod playback;
 pub mod protocol;
 pub mod routine;
 pub mod session;

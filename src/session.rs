@@ -158,6 +158,12 @@ impl Session {
         self.dropped
     }
 
+    /// Index in the plan of the next cue to play (the plan's length when
+    /// none is left).
+    pub fn next_cue(&self) -> usize {
+        self.next
+    }
+
     /// The plan offset at clock time `now`.
     pub fn position(&self, now: Ms) -> Ms {
         match self.phase {

@@ -5,13 +5,14 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant as StdInstant};
 
-use massage_cue::audio::{
-    AudioError, AudioOut, CueSink, PlayOptions, Stopped, TimedClip, play_plan, render_to_wav,
-};
+use massage_cue::audio::{AudioError, AudioOut, CueSink, render_to_wav};
 use massage_cue::clip::Clip;
 use massage_cue::plan::{Cue, CueKind, Plan};
+use massage_cue::playback::{Clock, Handed, Playback};
+use massage_cue::session::{Session, State};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::onsets::{Detector, read_wav_mono, spacing_errors_ms, summary};
@@ -26,19 +27,22 @@ fn scratch(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// Ten tones a second apart, then four 300 ms apart.
-fn live_timeline() -> Vec<TimedClip> {
-    let beep = Clip::tone(1000.0, 80, 22_050);
-    (0..10)
+/// Ten 80 ms tones a second apart, then four 300 ms apart.
+fn live_plan() -> Arc<Plan> {
+    let cues = (0..10)
         .map(|i| i * 1000)
         .chain([9_300, 9_600, 9_900, 10_200])
-        .enumerate()
-        .map(|(cue, at_ms)| TimedClip {
-            at_ms,
-            clip: beep.clone(),
-            cue,
-        })
-        .collect()
+        .map(|at_ms| cue(at_ms, 80, "beep"))
+        .collect();
+    Arc::new(Plan {
+        routine: "beeps".into(),
+        total_ms: 10_280,
+        steps: Vec::new(),
+        cues,
+        stretches: Vec::new(),
+        warnings: Vec::new(),
+        notes: Vec::new(),
+    })
 }
 
 #[test]
@@ -48,27 +52,33 @@ fn a_timeline_played_through_the_device_keeps_its_spacing() {
         || {
             let mut out = AudioOut::open().expect("open the default output");
             let recorder = Recorder::start(&scratch("timeline.wav"));
-            let timeline = live_timeline();
+            let plan = live_plan();
+            let beep = Clip::tone(1000.0, 80, 22_050);
 
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_time()
                 .build()
                 .unwrap();
-            let outcome = rt
+            let mut handed = 0;
+            let session = rt
                 .block_on(async {
-                    let start = tokio::time::Instant::now() + Duration::from_millis(200);
-                    play_plan(
-                        &mut out,
-                        &timeline,
-                        PlayOptions::new(start, 0),
-                        &CancellationToken::new(),
-                        |_| {},
-                    )
-                    .await
+                    // the daemon's hand-over, on a session starting 200 ms on
+                    let playback = Playback::new(Clock::start());
+                    let mut session = Session::start(Arc::clone(&plan), 200);
+                    playback
+                        .play(
+                            &mut session,
+                            &mut out,
+                            |_| Some(beep.clone()),
+                            &CancellationToken::new(),
+                            |h| handed += usize::from(matches!(h.next, Handed::Cue { .. })),
+                        )
+                        .await
+                        .map(|()| session)
                 })
-                .expect("play the timeline");
-            assert_eq!(outcome.stopped, Stopped::Finished);
-            assert_eq!((outcome.played, outcome.dropped), (14, 0));
+                .expect("play the plan");
+            assert_eq!(session.state(), State::Finished);
+            assert_eq!((handed, session.dropped()), (14, 0));
             assert!(
                 out.drain(Duration::from_secs(5)),
                 "the output never went quiet"
@@ -76,7 +86,7 @@ fn a_timeline_played_through_the_device_keeps_its_spacing() {
 
             let (samples, rate) = recorder.stop();
             let onsets = Detector::default().onsets_ms(&samples, rate);
-            let planned: Vec<u64> = timeline.iter().map(|t| t.at_ms).collect();
+            let planned: Vec<u64> = plan.cues.iter().map(|c| c.at_ms).collect();
             let errors = spacing_errors_ms(&onsets, &planned);
             let (median, p99, max) = summary(&errors);
             eprintln!(

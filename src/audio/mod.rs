@@ -1,19 +1,16 @@
-//! Sound: the output device, the player that follows a plan's timeline on
-//! exact time, and rendering a whole session to a WAV file.
+//! Sound: the output device, and rendering a whole session to a WAV file.
+//! What is played when is [`crate::playback`]'s to decide.
 //!
 //! - [`AudioOut`] opens the default output device once and keeps it open for
 //!   a session (a sound server needs a second or two to open a stream).
-//! - [`CueSink`] is what the player needs from an output: "start this clip,
+//! - [`CueSink`] is what playback needs from an output: "start this clip,
 //!   which is due now" and "silence". [`AudioOut`] implements it, and so does
 //!   [`RecordingSink`], a double that notes the time of every call, for
 //!   tests on tokio's paused clock.
-//! - [`play_plan`] sleeps until each cue's absolute deadline and starts its
-//!   clip; cues left stale by a stall are dropped, never played in a burst.
 //! - [`render`] and [`render_to_wav`] place every clip at its exact sample,
 //!   without any device.
 
 mod output;
-mod player;
 mod recording;
 mod render;
 
@@ -23,24 +20,22 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use output::{AudioOut, SOUND_THREAD_NICE, say};
-pub use player::{
-    DEFAULT_LATE_TOLERANCE, PlayEvent, PlayOptions, PlayOutcome, Stopped, TimedClip, play_plan,
-    timeline,
-};
 pub use recording::{RecordingSink, SinkCall};
 pub use render::{
-    RenderSummary, render, render_timeline, render_timeline_to_wav, render_to_wav, write_wav,
+    RenderSummary, TimedClip, render, render_timeline, render_timeline_to_wav, render_to_wav,
+    timeline, write_wav,
 };
 
 use crate::clip::Clip;
 
-/// What the player needs from an audio output.
+/// What playback needs from an audio output.
 ///
-/// Both calls must return at once: the player calls them on its deadline
-/// and anything slow here would show up as lateness.
+/// Both calls must return at once: playback calls them near a cue's
+/// deadline and anything slow here would show up as lateness.
 pub trait CueSink {
-    /// Start `clip` at `due`: a cue's deadline, which is now or has just
-    /// passed. An output that buffers audio ahead uses `due` to put the clip
+    /// Start `clip` at `due`: a cue's deadline, which is a little ahead
+    /// (see [`crate::playback::HAND_OVER_AHEAD_MS`]), now, or just past.
+    /// An output that buffers audio ahead uses `due` to put the clip
     /// on the sample it was due at, whatever the moment the device takes its
     /// next buffer and however late the caller woke. Clips still sounding
     /// keep sounding, mixed (the planner guarantees spoken cues do not

@@ -1,5 +1,5 @@
 //! A [`CueSink`] that plays nothing and notes when it was asked to, for
-//! tests of anything that drives the player.
+//! tests of [`crate::playback`] and anything else that drives an output.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -38,7 +38,7 @@ impl SinkCall {
 }
 
 /// A sink that records every call. Clones share the record, so a test can
-/// keep one clone while the player owns another.
+/// keep one clone while playback owns another.
 #[derive(Debug, Clone, Default)]
 pub struct RecordingSink {
     calls: Arc<Mutex<Vec<SinkCall>>>,

@@ -7,10 +7,37 @@
 
 use std::path::Path;
 
-use super::{AudioError, TimedClip, timeline};
+use super::AudioError;
 use crate::clip::Clip;
 use crate::ms::Ms;
 use crate::plan::{Cue, Plan};
+
+/// A clip at its offset on the timeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TimedClip {
+    /// Offset from the session start.
+    pub at_ms: Ms,
+    /// What to play.
+    pub clip: Clip,
+    /// Index of the cue in [`crate::plan::Plan::cues`] this clip sounds.
+    pub cue: usize,
+}
+
+/// Pairs every cue with its clip, in timeline order.
+pub fn timeline(cues: &[Cue], mut clip_for: impl FnMut(&Cue) -> Clip) -> Vec<TimedClip> {
+    let mut timed: Vec<TimedClip> = cues
+        .iter()
+        .enumerate()
+        .map(|(cue, c)| TimedClip {
+            at_ms: c.at_ms,
+            clip: clip_for(c),
+            cue,
+        })
+        .collect();
+    // plans are sorted already; a stable sort keeps equal offsets in order
+    timed.sort_by_key(|t| t.at_ms);
+    timed
+}
 
 /// The rate used when there is no clip to take one from.
 const FALLBACK_RATE: u32 = 48_000;
@@ -311,5 +338,28 @@ mod tests {
         let s: Vec<i16> = r.samples::<i16>().map(Result::unwrap).collect();
         assert_eq!(s, [0, 16_384, -32_767, 32_767]);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn timeline_pairs_cues_with_clips_in_order() {
+        use crate::plan::CueKind;
+        let cue = |at_ms, text: &str| Cue {
+            at_ms,
+            duration_ms: 100,
+            kind: CueKind::Count,
+            text: text.into(),
+            step: Some(0),
+            rep: None,
+            sound: None,
+        };
+        let cues = [cue(0, "one"), cue(2000, "two"), cue(4000, "three")];
+        let tl = timeline(&cues, |c| {
+            Clip::tone(1000.0, c.text.len() as u64 * 10, 8_000)
+        });
+        assert_eq!(
+            tl.iter().map(|t| (t.at_ms, t.cue)).collect::<Vec<_>>(),
+            [(0, 0), (2000, 1), (4000, 2)]
+        );
+        assert_eq!(tl[2].clip.duration_ms(), 50);
     }
 }

@@ -20,18 +20,14 @@ use crate::lookup::find_routine;
 use crate::ms::Ms;
 use crate::paths::Paths;
 use crate::plan::{self, Cue, Plan};
+use crate::playback::{self, Clock, Handed, Playback};
 use crate::protocol::{
     ErrorKind, Request, Response, SessionState, SpokenCue, StartOptions, Status,
 };
 use crate::routine::{self, Routine};
-use crate::session::{Due, Session, State};
+use crate::session::{Session, State};
 use crate::state::{self, SavedOptions, SavedSession, StateFile};
 use crate::voice::{Voice, VoiceSettings};
-
-/// How long before its deadline each clip is handed to the output, which
-/// starts it on the sample of the deadline: on a busy machine this task may
-/// wake late, and a late wake-up within this time does not move the cue.
-const HAND_OVER_AHEAD_MS: Ms = 250;
 
 /// How often a lost sound output is tried again.
 const AUDIO_RETRY_MS: Ms = 2_000;
@@ -155,9 +151,8 @@ pub(super) struct SessionTask {
     paths: Paths,
     state_file: StateFile,
     history: History,
-    /// The session clock's zero; `now()` counts milliseconds from it on the
-    /// monotonic clock.
-    epoch: Instant,
+    /// Hands the due cues to the output, on the session clock.
+    playback: Playback,
     active: Option<Active>,
     /// When the session next needs attention (clock ms), while it runs.
     wake: Option<Ms>,
@@ -212,7 +207,7 @@ impl SessionTask {
             state_file: StateFile::new(paths.state_file()),
             history: History::new(paths.history_file()),
             paths,
-            epoch: Instant::now(),
+            playback: Playback::new(Clock::start()),
             active: None,
             wake: None,
             message: None,
@@ -223,7 +218,7 @@ impl SessionTask {
     }
 
     fn now(&self) -> Ms {
-        self.epoch.elapsed().as_millis() as Ms
+        self.playback.clock().now()
     }
 
     /// Loads a session interrupted by a restart, as paused.
@@ -279,7 +274,7 @@ impl SessionTask {
                 .into_iter()
                 .flatten()
                 .min();
-            let deadline = next.map(|ms| self.epoch + Duration::from_millis(ms));
+            let deadline = next.map(|ms| self.playback.clock().instant(ms));
             tokio::select! {
                 message = inbox.recv() => match message {
                     Some(Message { request, reply }) => {
@@ -466,9 +461,14 @@ impl SessionTask {
     }
 
     fn pause(&mut self, now: Ms) -> Result<Option<String>, Refusal> {
-        let active = self.session_mut()?;
-        active.session.pause(now);
-        self.silence();
+        self.session_mut()?;
+        if let Some(active) = &mut self.active {
+            let out = match &mut self.audio {
+                Audio::Open(out) => Some(out),
+                _ => None,
+            };
+            playback::pause(&mut active.session, now, out);
+        }
         self.message = None;
         self.save(now);
         Ok(None)
@@ -551,50 +551,57 @@ impl SessionTask {
     }
 
     /// Gives the session what is due now: every cue whose time has come is
-    /// said (stale ones were dropped by the session), and the next wake-up
-    /// is set. Nothing is set while paused or idle, so nothing wakes.
+    /// handed to the output (stale ones are dropped by the session), and
+    /// the next wake-up is set. Nothing is set while paused or idle, so
+    /// nothing wakes.
     fn pump(&mut self) {
         let now = self.now();
         self.wake = None;
         loop {
-            let Some(active) = &mut self.active else {
+            let Some(Active { session, clips, .. }) = &mut self.active else {
                 return;
             };
-            match active.session.due_ahead(now, HAND_OVER_AHEAD_MS) {
-                Due::Play(i) => {
-                    let cue = active.session.plan().cues[i].clone();
-                    let due = active.session.deadline(i).unwrap_or(now);
-                    let clip = active
-                        .clips
-                        .get(i)
-                        .map(|slot| slot.get_or_init(|| self.voice.cue_clip(&cue)));
-                    if let (Audio::Open(out), Some(clip)) = (&mut self.audio, clip) {
-                        if let Err(err) = out.play_at(clip, self.epoch + Duration::from_millis(due))
-                        {
-                            self.sound_lost(now, &err);
-                            self.publish(None);
-                            return;
-                        }
+            let out = match &mut self.audio {
+                Audio::Open(out) => Some(out),
+                _ => None,
+            };
+            let voice = &self.voice;
+            let plan = Arc::clone(session.plan());
+            let clip = |i: usize| {
+                let cue = plan.cues.get(i)?;
+                let slot = clips.get(i)?;
+                Some(slot.get_or_init(|| voice.cue_clip(cue)).clone())
+            };
+            let handover = self.playback.hand_over(session, now, out, clip);
+            match handover.map(|h| h.next) {
+                Ok(Handed::Cue { cue, due, clip_ms }) => {
+                    let spoken = spoken(&session.plan().cues[cue]);
+                    if let Audio::Open(out) = &self.audio {
                         // a clip due in the past starts at once
                         self.watch.played(
                             due.max(now),
-                            clip.duration_ms(),
+                            clip_ms,
                             out.start_delay().as_millis() as Ms,
                         );
                     }
                     // the cue handed over counts as begun
                     self.after_change(due.max(now));
-                    self.publish(Some(&spoken(&cue)));
+                    self.publish(Some(&spoken));
                 }
-                Due::Wait(at) => {
+                Ok(Handed::Wait(at)) => {
                     self.wake = Some(at);
                     return;
                 }
-                Due::Nothing => {
+                Ok(Handed::Nothing) => {
                     if self.after_change(now) {
                         // the only news a finished session sends
                         self.publish(None);
                     }
+                    return;
+                }
+                Err(err) => {
+                    self.sound_lost(now, &err);
+                    self.publish(None);
                     return;
                 }
             }
@@ -737,8 +744,11 @@ impl SessionTask {
         if active.session.state() == State::Finished {
             return;
         }
-        active.session.pause(now);
-        self.silence();
+        let out = match &mut self.audio {
+            Audio::Open(out) => Some(out),
+            _ => None,
+        };
+        playback::pause(&mut active.session, now, out);
         self.save(now);
         tracing::info!("saved the session's position for the next start");
     }
