@@ -17,10 +17,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::session_task::{Message, Outcome};
+use super::session_handle::{Outcome, SessionHandle};
 use super::shutdown::Shutdown;
 use crate::protocol::{ErrorKind, MAX_LINE, Request, Response};
 
@@ -44,7 +44,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub(super) struct Context {
     pub(super) uid: u32,
-    pub(super) session: mpsc::Sender<Message>,
+    pub(super) session: SessionHandle,
     /// Asks the daemon to shut down.
     pub(super) shutdown_request: mpsc::Sender<()>,
 }
@@ -290,7 +290,7 @@ impl Connection {
             tracing::debug!("request: {request:?}");
             match request {
                 Request::Shutdown => {
-                    let reply = match ask(&context.session, Request::Status).await {
+                    let reply = match context.session.ask(Request::Status).await {
                         Outcome::Reply(Response::Ok { status, .. }) => Response::Ok {
                             status,
                             message: Some("The daemon is shutting down.".into()),
@@ -301,7 +301,7 @@ impl Connection {
                     return self.send(&reply).await;
                 }
                 Request::Subscribe => {
-                    return match ask(&context.session, Request::Subscribe).await {
+                    return match context.session.ask(Request::Subscribe).await {
                         Outcome::Subscribed(reply, updates) => {
                             self.send(&reply).await?;
                             self.place.waiting(Waiting::Updates);
@@ -310,7 +310,7 @@ impl Connection {
                         Outcome::Reply(reply) => self.send(&reply).await,
                     };
                 }
-                request => match ask(&context.session, request).await {
+                request => match context.session.ask(request).await {
                     Outcome::Reply(reply) | Outcome::Subscribed(reply, _) => {
                         self.send(&reply).await?
                     }
@@ -370,7 +370,7 @@ impl Connection {
                     Ok(update) => self.send(&update).await?,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         if let Outcome::Reply(Response::Ok { status, .. }) =
-                            ask(&context.session, Request::Status).await
+                            context.session.ask(Request::Status).await
                         {
                             self.send(&Response::Update { status, cue: None }).await?;
                         }
@@ -413,19 +413,4 @@ fn fit_line(response: &Response) -> String {
         }
         _ => line,
     }
-}
-
-/// Sends a request to the session task and waits for its answer.
-pub(super) async fn ask(session: &mpsc::Sender<Message>, request: Request) -> Outcome {
-    let (reply, answer) = oneshot::channel();
-    let gone = || {
-        Outcome::Reply(Response::error(
-            ErrorKind::Failed,
-            "the daemon is shutting down",
-        ))
-    };
-    if session.send(Message { request, reply }).await.is_err() {
-        return gone();
-    }
-    answer.await.unwrap_or_else(|_| gone())
 }

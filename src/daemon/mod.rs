@@ -8,12 +8,16 @@
 //! one, until SIGTERM, SIGINT or a shutdown request; on the way out the
 //! session's position is saved and the socket removed.
 
+mod clips;
 mod connection;
 mod listener;
 mod mpris;
 mod options;
+mod records;
+mod session_handle;
 mod session_task;
 mod shutdown;
+mod sound_link;
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -31,6 +35,7 @@ use crate::config::{Config, ConfigError};
 use crate::paths::{Paths, PathsError};
 use connection::{Connections, Context};
 use listener::{DaemonLock, Socket};
+use session_handle::SessionHandle;
 use session_task::SessionTask;
 use shutdown::Shutdown;
 
@@ -125,7 +130,7 @@ async fn serve(
     let (shutdown_request, mut shutdown_requested) = mpsc::channel::<()>(1);
     // every connection holds a clone; when all are dropped, all are done
     let (connection_done, mut connections_done) = mpsc::channel::<()>(1);
-    let (session, inbox) = mpsc::channel(32);
+    let (session, inbox) = SessionHandle::new();
 
     let mut task = SessionTask::new(paths);
     task.restore();

@@ -2,7 +2,7 @@
 //! the desktop's media controls reach the daemon: play/pause, next,
 //! previous and stop, with the session shown as what is playing.
 //!
-//! Every control goes to the session task as a [`Message`], the same way a
+//! Every control goes to the session task through a [`SessionHandle`], as a
 //! socket connection's requests do, so there is one path for control. The
 //! player's state is read from the session task too; the stream of updates
 //! is only watched to tell D-Bus listeners when something they show has
@@ -18,10 +18,9 @@ use mpris_server::{
     LoopStatus, Metadata, PlaybackRate, PlaybackStatus, PlayerInterface, Property, RootInterface,
     Server, Time, TrackId, Volume,
 };
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
-use super::connection::ask;
-use super::session_task::{Message, Outcome};
+use super::session_handle::{Outcome, SessionHandle};
 use super::shutdown::Shutdown;
 use crate::protocol::{ErrorKind, Request, Response, SessionState, Status};
 
@@ -36,7 +35,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Serves MPRIS until shutdown. Returns at once, after one line in the
 /// log, when there is no session bus to serve on.
-pub(super) async fn serve(session: mpsc::Sender<Message>, mut shutdown: Shutdown) {
+pub(super) async fn serve(session: SessionHandle, mut shutdown: Shutdown) {
     let player = Player {
         session: session.clone(),
     };
@@ -56,7 +55,7 @@ pub(super) async fn serve(session: mpsc::Sender<Message>, mut shutdown: Shutdown
             }
         };
     tracing::info!("MPRIS media controls on {}", server.bus_name());
-    let mut updates = match ask(&session, Request::Subscribe).await {
+    let mut updates = match session.ask(Request::Subscribe).await {
         Outcome::Subscribed(_, updates) => updates,
         Outcome::Reply(_) => return,
     };
@@ -150,8 +149,8 @@ fn micros(ms: u64) -> Time {
 }
 
 /// The session's status, or `None` when the session task is gone.
-async fn status(session: &mpsc::Sender<Message>) -> Option<Status> {
-    match ask(session, Request::Status).await {
+async fn status(session: &SessionHandle) -> Option<Status> {
+    match session.ask(Request::Status).await {
         Outcome::Reply(Response::Ok { status, .. }) => Some(status),
         _ => None,
     }
@@ -161,14 +160,14 @@ async fn status(session: &mpsc::Sender<Message>) -> Option<Status> {
 /// properties.
 #[derive(Debug)]
 struct Player {
-    session: mpsc::Sender<Message>,
+    session: SessionHandle,
 }
 
 impl Player {
     /// Carries out a control. "Not now" (pausing with no session) is no
     /// error to a media key: there was simply nothing to do.
     async fn control(&self, request: Request) -> fdo::Result<()> {
-        match ask(&self.session, request).await {
+        match self.session.ask(request).await {
             Outcome::Reply(Response::Error {
                 kind: ErrorKind::NotNow,
                 message,

@@ -1,0 +1,115 @@
+//! What the session task keeps on disk: where the session under way is, so
+//! that it can carry on after a restart, and the history of sessions; with
+//! why either could not be written, said in every status until it can be.
+
+use crate::history::{Entry, History};
+use crate::paths::Paths;
+use crate::state::{SavedSession, StateFile};
+
+/// The saved position and the history, and their troubles.
+#[derive(Debug)]
+pub(super) struct Records {
+    state_file: StateFile,
+    history: History,
+    /// Why the position could not be saved (a full disk, a failing
+    /// device), until a save succeeds again or there is no position left
+    /// to keep.
+    unsaved: Option<String>,
+    /// Why the last session could not be written to the history, until a
+    /// session is written.
+    unlogged: Option<String>,
+}
+
+impl Records {
+    pub(super) fn new(paths: &Paths) -> Records {
+        Records {
+            state_file: StateFile::new(paths.state_file()),
+            history: History::new(paths.history_file()),
+            unsaved: None,
+            unlogged: None,
+        }
+    }
+
+    /// The session a restart interrupted, if one was saved and can be read.
+    pub(super) fn interrupted(&self) -> Option<SavedSession> {
+        match self.state_file.load() {
+            Ok(saved) => saved,
+            Err(err) => {
+                tracing::warn!("{err}");
+                None
+            }
+        }
+    }
+
+    /// How many sessions of `routine` the history holds (0 when it cannot
+    /// be read).
+    pub(super) fn sessions_done(&self, routine: &str) -> u32 {
+        self.history
+            .read()
+            .map(|log| log.sessions_done(routine))
+            .unwrap_or_else(|err| {
+                tracing::warn!("cannot read {}: {err}", self.history.path().display());
+                0
+            })
+    }
+
+    /// Saves the session's position atomically.
+    pub(super) fn save(&mut self, saved: &SavedSession) {
+        match self.state_file.save(saved) {
+            Ok(()) => {
+                if self.unsaved.take().is_some() {
+                    tracing::info!("the session's position can be saved again");
+                }
+            }
+            Err(err) => {
+                let trouble = format!(
+                    "Cannot save the session's position to {}: {err}. The session plays on; \
+                     make room there so that it can carry on after a restart.",
+                    self.state_file.path().display()
+                );
+                // once, not at every repetition
+                if self.unsaved.as_ref() != Some(&trouble) {
+                    tracing::warn!("{trouble}");
+                }
+                self.unsaved = Some(trouble);
+            }
+        }
+    }
+
+    /// Forgets the saved position of a session that ended: nothing is left
+    /// to keep, so a position that could not be saved is no longer news.
+    pub(super) fn clear_saved(&mut self) {
+        match self.state_file.clear() {
+            Ok(()) => self.unsaved = None,
+            Err(err) => tracing::warn!(
+                "cannot remove the saved session {}: {err}",
+                self.state_file.path().display()
+            ),
+        }
+    }
+
+    /// Writes a session to the history.
+    pub(super) fn log(&mut self, entry: &Entry) {
+        self.unlogged = self.history.append(entry).err().map(|err| {
+            let trouble = format!(
+                "Cannot write the session to the history {}: {err}; it is not counted.",
+                self.history.path().display()
+            );
+            tracing::warn!("{trouble}");
+            trouble
+        });
+    }
+
+    /// A new session begins: news of the last one's history line is old.
+    pub(super) fn forget_unlogged(&mut self) {
+        self.unlogged = None;
+    }
+
+    /// What cannot be written, for the status.
+    pub(super) fn troubles(&self) -> impl Iterator<Item = &str> {
+        [&self.unsaved, &self.unlogged]
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
+}

@@ -1,0 +1,55 @@
+//! How the rest of the daemon talks to the session task: a handle that
+//! sends it a [`Request`] and waits for its answer. Socket connections and
+//! MPRIS both go through it, so there is one path for control.
+
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::protocol::{ErrorKind, Request, Response};
+
+/// How many requests may wait for the session task at once.
+const INBOX: usize = 32;
+
+/// The session task's answer.
+#[derive(Debug)]
+pub(super) enum Outcome {
+    Reply(Response),
+    /// The status, and the stream of updates from this moment on.
+    Subscribed(Response, broadcast::Receiver<Response>),
+}
+
+/// A control message with its reply channel.
+#[derive(Debug)]
+pub(super) struct Message {
+    pub(super) request: Request,
+    pub(super) reply: oneshot::Sender<Outcome>,
+}
+
+/// A way to the session task; clones share it.
+#[derive(Debug, Clone)]
+pub(super) struct SessionHandle {
+    inbox: mpsc::Sender<Message>,
+}
+
+impl SessionHandle {
+    /// A handle, and the inbox the session task reads.
+    pub(super) fn new() -> (SessionHandle, mpsc::Receiver<Message>) {
+        let (inbox, messages) = mpsc::channel(INBOX);
+        (SessionHandle { inbox }, messages)
+    }
+
+    /// Sends a request to the session task and waits for its answer; once
+    /// the task is gone, the answer says the daemon is shutting down.
+    pub(super) async fn ask(&self, request: Request) -> Outcome {
+        let (reply, answer) = oneshot::channel();
+        let gone = || {
+            Outcome::Reply(Response::error(
+                ErrorKind::Failed,
+                "the daemon is shutting down",
+            ))
+        };
+        if self.inbox.send(Message { request, reply }).await.is_err() {
+            return gone();
+        }
+        answer.await.unwrap_or_else(|_| gone())
+    }
+}
