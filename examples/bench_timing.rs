@@ -1,11 +1,12 @@
 //! Timing figures for `docs/BENCHMARKS.md`; `scripts/bench-timing` runs it.
 //!
 //! ```text
-//! bench_timing live [--routine FILE] [--length 10m] [--dir DIR] [--bin PATH] [--markdown]
+//! bench_timing live [--routine FILE] [--length 10m] [--dir DIR] [--bin PATH] [--markdown] [--reanalyze]
 //!     starts a daemon with a private home, starts a session of the routine
 //!     over the socket, records the sound server's monitor until the session
 //!     is over, and compares every cue's onset on the recording with where
-//!     `plan --json` puts it
+//!     `plan --json` puts it; the recordings stay in DIR, and --reanalyze
+//!     analyses them again without playing
 //! bench_timing analyze FILE [--tempo-ms 2000]
 //!     onsets of a recording (the shell-loop baseline): intervals and span
 //! bench_timing render [--minutes 30]
@@ -70,6 +71,7 @@ fn main() {
             ),
             bin: flag("--bin").map_or_else(sibling_binary, PathBuf::from),
             markdown: args.iter().any(|a| a == "--markdown"),
+            reanalyze: args.iter().any(|a| a == "--reanalyze"),
         }),
         Some("analyze") => analyze(
             &PathBuf::from(args.get(1).expect("analyze FILE")),
@@ -100,6 +102,8 @@ struct Live {
     dir: PathBuf,
     bin: PathBuf,
     markdown: bool,
+    /// Analyse the recordings a run left in `dir` again.
+    reanalyze: bool,
 }
 
 /// The part of `plan --json` the benchmark reads.
@@ -169,6 +173,32 @@ impl Drop for Daemon {
 }
 
 fn live(live: &Live) {
+    if !live.reanalyze {
+        record_live(live);
+    }
+    analyze_live(live);
+}
+
+/// What happened while the session was recorded, kept beside the
+/// recordings so that they can be analysed again (`--reanalyze`).
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct Facts {
+    routine: String,
+    length: String,
+    wall_s: f64,
+    start_reply_ms: u64,
+    pauses: usize,
+    cores: usize,
+    cpu: String,
+    load_before: String,
+    load_peak: String,
+    load_after: String,
+}
+
+/// Plans and renders the session, then plays it through a daemon and
+/// records it: `plan.json`, `expected.wav`, `live.wav`, `daemon.log` and
+/// `facts.json` in the benchmark's folder.
+fn record_live(live: &Live) {
     let home = live.dir.join("home");
     let run_dir = home.join("run");
     std::fs::create_dir_all(&run_dir).expect("make the private home");
@@ -186,12 +216,13 @@ fn live(live: &Live) {
     // what the session should sound like: the plan, and the same session
     // rendered, whose onsets lie exactly on the plan's offsets plus each
     // clip's own quiet lead-in before its first loud sample
-    let plan: PlanJson = serde_json::from_slice(&run(
+    let plan_json = run(
         live,
         &home,
         &["plan", routine, "--length", &live.length, "--json"],
-    ))
-    .expect("plan --json");
+    );
+    std::fs::write(live.dir.join("plan.json"), &plan_json).expect("keep plan.json");
+    let plan: PlanJson = serde_json::from_slice(&plan_json).expect("plan --json");
     let expected_wav = live.dir.join("expected.wav");
     run(
         live,
@@ -205,27 +236,6 @@ fn live(live: &Live) {
             expected_wav.to_str().unwrap(),
         ],
     );
-    let (rendered, render_rate) = read_wav_mono(&expected_wav);
-    let render_onsets = SPEECH.onsets_ms(&rendered, render_rate);
-    // each cue that starts a sound of its own, with where that sound starts
-    let expected: Vec<(u64, f64)> = plan
-        .cues
-        .iter()
-        .filter_map(|c| {
-            let (from, to) = (
-                c.at_ms as f64 - 2.0,
-                (c.at_ms + c.duration_ms.max(1)) as f64,
-            );
-            render_onsets
-                .iter()
-                .find(|&&o| o >= from && o < to)
-                .map(|&o| (c.at_ms, o))
-        })
-        .collect();
-    let lead_in_max = expected
-        .iter()
-        .map(|(at, o)| o - *at as f64)
-        .fold(0.0, f64::max);
 
     let load_before = load();
     let log_path = live.dir.join("daemon.log");
@@ -261,14 +271,13 @@ fn live(live: &Live) {
             },
         })
         .expect("start a session");
-    let start_reply_ms = asked.elapsed().as_millis();
+    let start_reply_ms = asked.elapsed().as_millis() as u64;
     assert_eq!(status.state, SessionState::Running, "{message:?}");
-    let until = asked + Duration::from_millis(plan.total_ms) + Duration::from_secs(60);
+    let until = asked + Duration::from_millis(plan.total_ms) + Duration::from_secs(120);
     let mut load_peak = load();
     // a machine too busy to feed the sound server makes the daemon take
     // its output for lost and pause: that is counted, and the session
-    // resumed, but the cues after it no longer line up and count as not
-    // heard
+    // resumed
     let mut pauses = 0;
     loop {
         std::thread::sleep(Duration::from_secs(1));
@@ -293,73 +302,10 @@ fn live(live: &Live) {
     let wall_s = asked.elapsed().as_secs_f64();
     // the closing chime sounds out after the session ends
     std::thread::sleep(Duration::from_secs(3));
-    let (samples, rate) = recorder.stop();
+    drop(recorder.stop());
     let load_after = load();
     let _ = client.send(&Request::Shutdown);
     drop(daemon);
-    let dropped = std::fs::read_to_string(&log_path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("stale cues"))
-        .count();
-
-    let onsets = SPEECH.onsets_ms(&samples, rate);
-    let first = *onsets.first().expect("nothing was recorded");
-    // the recording starts before the session: line its first onset up
-    // with the first expected one, then pair every expected onset with the
-    // recorded onset nearest to it
-    let shift = first - expected[0].1;
-    let matched: Vec<(u64, f64, f64)> = expected
-        .iter()
-        .filter_map(|&(at, e)| {
-            let want = e + shift;
-            onsets
-                .iter()
-                .copied()
-                .min_by(|a, b| (a - want).abs().total_cmp(&(b - want).abs()))
-                .filter(|m| (m - want).abs() < MATCH_WINDOW_MS)
-                .map(|m| (at, e, m))
-        })
-        .collect();
-    let missing = expected.len() - matched.len();
-    let unheard: Vec<u64> = expected
-        .iter()
-        .filter(|(at, _)| !matched.iter().any(|(m, _, _)| m == at))
-        .map(|(at, _)| *at)
-        .collect();
-    eprintln!("not heard (plan at_ms): {unheard:?}");
-    let extra = onsets.len().saturating_sub(matched.len());
-    // errors are measured from the typical offset (the output's fixed
-    // latency), not from one cue
-    let mut offsets: Vec<f64> = matched.iter().map(|(_, e, m)| m - e).collect();
-    offsets.sort_by(f64::total_cmp);
-    let typical = offsets[offsets.len() / 2];
-    let x: Vec<f64> = matched.iter().map(|(_, e, _)| *e).collect();
-    let errors: Vec<f64> = matched.iter().map(|(_, e, m)| m - e - typical).collect();
-    let mut abs: Vec<f64> = errors.iter().map(|e| e.abs()).collect();
-    abs.sort_by(f64::total_cmp);
-    let quantile = |q: f64| abs[((abs.len() - 1) as f64 * q).round() as usize];
-    let (median, p95, p99, max) = (quantile(0.5), quantile(0.95), quantile(0.99), quantile(1.0));
-    let over_5ms = abs.iter().filter(|e| **e > 5.0).count();
-    let drift = errors.last().unwrap() - errors[0];
-    // a steady slope is the sound device's clock against the system's
-    // monotonic clock, which the session follows
-    let slope = trend(&x, &errors);
-    let span_s = (matched.last().unwrap().0 - matched[0].0) as f64 / 1000.0;
-    let worst: Vec<String> = {
-        let mut by_error: Vec<&(u64, f64, f64)> = matched.iter().collect();
-        by_error.sort_by(|a, b| {
-            (b.2 - b.1 - typical)
-                .abs()
-                .total_cmp(&(a.2 - a.1 - typical).abs())
-        });
-        by_error
-            .iter()
-            .take(5)
-            .map(|(at, e, m)| format!("{at}:{:+.1}", m - e - typical))
-            .collect()
-    };
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
@@ -368,19 +314,239 @@ fn live(live: &Live) {
                 .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
         })
         .unwrap_or_else(|| "unknown".into());
+    let facts = Facts {
+        routine: plan.routine,
+        length: live.length.clone(),
+        wall_s,
+        start_reply_ms,
+        pauses,
+        cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu,
+        load_before,
+        load_peak,
+        load_after,
+    };
+    std::fs::write(
+        live.dir.join("facts.json"),
+        serde_json::to_vec_pretty(&facts).unwrap(),
+    )
+    .expect("keep facts.json");
+}
+
+/// A recorded onset paired with the cue it sounds.
+#[derive(Debug, Clone, Copy)]
+struct Paired {
+    /// The cue's offset in the plan.
+    at_ms: u64,
+    /// Where its first loud sample lies in the rendered session.
+    expected: f64,
+    /// Where it was heard on the recording.
+    heard: f64,
+    /// Which stretch between pauses it was heard in.
+    stretch: usize,
+}
+
+/// Pairs each expected onset with a recorded one, in order. The offset
+/// between recording and rendering is the same for every cue while the
+/// session runs on; a pause moves it (and the cues from the start of the
+/// interrupted repetition are said again), so when a cue finds no onset
+/// near where the offset puts it, the offset is found again from the next
+/// cues: the one most of them agree on. The recording can also step (a
+/// recorder that drops audio on a busy machine, a sound server whose
+/// latency changes), so this is done with or without a pause; each
+/// stretch gets its own typical offset.
+fn pair(expected: &[(u64, f64)], onsets: &[f64]) -> Vec<Paired> {
+    let mut paired = Vec::new();
+    let mut shift = onsets[0] - expected[0].1;
+    let mut stretch = 0;
+    // recorded onsets up to here are taken
+    let mut taken = f64::MIN;
+    let mut i = 0;
+    let mut resynced = false;
+    while i < expected.len() {
+        let (at_ms, e) = expected[i];
+        let want = e + shift;
+        let near = onsets
+            .iter()
+            .copied()
+            .filter(|&l| l > taken)
+            .min_by(|a, b| (a - want).abs().total_cmp(&(b - want).abs()))
+            .filter(|l| (l - want).abs() < MATCH_WINDOW_MS);
+        if let Some(heard) = near {
+            paired.push(Paired {
+                at_ms,
+                expected: e,
+                heard,
+                stretch,
+            });
+            taken = heard;
+            i += 1;
+            resynced = false;
+            continue;
+        }
+        if !resynced {
+            resynced = true;
+            let later: Vec<f64> = onsets.iter().copied().filter(|&l| l > taken).collect();
+            if let Some(found) = resync(&expected[i..], &later)
+                && (found - shift).abs() >= MATCH_WINDOW_MS
+            {
+                shift = found;
+                stretch += 1;
+                continue;
+            }
+        }
+        i += 1;
+        resynced = false;
+    }
+    paired
+}
+
+/// The offset (recorded minus expected) that most of the next cues agree
+/// on, within 5 ms, when at least 4 do.
+fn resync(expected: &[(u64, f64)], onsets: &[f64]) -> Option<f64> {
+    let cues = &expected[..expected.len().min(12)];
+    let heard = &onsets[..onsets.len().min(24)];
+    let votes = |shift: f64| {
+        cues.iter()
+            .filter(|(_, e)| heard.iter().any(|l| (l - e - shift).abs() < 5.0))
+            .count()
+    };
+    heard
+        .iter()
+        .flat_map(|l| cues.iter().map(move |(_, e)| l - e))
+        .map(|shift| (votes(shift), shift))
+        .max_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)))
+        .filter(|(n, _)| *n >= 4)
+        .map(|(_, shift)| shift)
+}
+
+/// Compares the recording with the plan and prints the figures.
+fn analyze_live(live: &Live) {
+    let read = |name: &str| {
+        std::fs::read(live.dir.join(name))
+            .unwrap_or_else(|e| panic!("{}: {e}", live.dir.join(name).display()))
+    };
+    let plan: PlanJson = serde_json::from_slice(&read("plan.json")).expect("plan.json");
+    let facts: Facts = serde_json::from_slice(&read("facts.json")).expect("facts.json");
+    let (rendered, render_rate) = read_wav_mono(&live.dir.join("expected.wav"));
+    let render_onsets = SPEECH.onsets_ms(&rendered, render_rate);
+    // each cue that starts a sound of its own, with where that sound starts
+    let expected: Vec<(u64, f64)> = plan
+        .cues
+        .iter()
+        .filter_map(|c| {
+            let (from, to) = (
+                c.at_ms as f64 - 2.0,
+                (c.at_ms + c.duration_ms.max(1)) as f64,
+            );
+            render_onsets
+                .iter()
+                .find(|&&o| o >= from && o < to)
+                .map(|&o| (c.at_ms, o))
+        })
+        .collect();
+    let lead_in_max = expected
+        .iter()
+        .map(|(at, o)| o - *at as f64)
+        .fold(0.0, f64::max);
+    let dropped = String::from_utf8_lossy(&read("daemon.log"))
+        .lines()
+        .filter(|l| l.contains("stale cues"))
+        .count();
+    let (samples, rate) = read_wav_mono(&live.dir.join("live.wav"));
+    let onsets = SPEECH.onsets_ms(&samples, rate);
+    assert!(!onsets.is_empty(), "nothing was recorded");
+
+    let matched = pair(&expected, &onsets);
+    let missing = expected.len() - matched.len();
+    let unheard: Vec<u64> = expected
+        .iter()
+        .filter(|(at, _)| !matched.iter().any(|m| m.at_ms == *at))
+        .map(|(at, _)| *at)
+        .collect();
+    eprintln!("not heard (plan at_ms): {unheard:?}");
+    let extra = onsets.len().saturating_sub(matched.len());
+    // the stretches between pauses that have cues heard in them
+    let mut stretches: Vec<usize> = matched.iter().map(|m| m.stretch).collect();
+    stretches.dedup();
+    // errors are measured from the typical offset (the output's fixed
+    // latency) of the stretch between pauses a cue was heard in
+    let typical = |stretch: usize| {
+        let mut offsets: Vec<f64> = matched
+            .iter()
+            .filter(|m| m.stretch == stretch)
+            .map(|m| m.heard - m.expected)
+            .collect();
+        offsets.sort_by(f64::total_cmp);
+        offsets[offsets.len() / 2]
+    };
+    let typicals: std::collections::HashMap<usize, f64> =
+        stretches.iter().map(|&s| (s, typical(s))).collect();
+    let errors: Vec<f64> = matched
+        .iter()
+        .map(|m| m.heard - m.expected - typicals[&m.stretch])
+        .collect();
+    let mut abs: Vec<f64> = errors.iter().map(|e| e.abs()).collect();
+    abs.sort_by(f64::total_cmp);
+    let quantile = |q: f64| abs[((abs.len() - 1) as f64 * q).round() as usize];
+    let (median, p95, p99, max) = (quantile(0.5), quantile(0.95), quantile(0.99), quantile(1.0));
+    let over_5ms = abs.iter().filter(|e| **e > 5.0).count();
+    // drift and the clock's rate over the longest stretch without a pause
+    let longest = stretches
+        .iter()
+        .copied()
+        .max_by_key(|s| matched.iter().filter(|m| m.stretch == *s).count())
+        .unwrap_or(0);
+    let (x, y): (Vec<f64>, Vec<f64>) = matched
+        .iter()
+        .zip(&errors)
+        .filter(|(m, _)| m.stretch == longest)
+        .map(|(m, e)| (m.expected, *e))
+        .unzip();
+    let drift = y.last().unwrap() - y[0];
+    let drift_span_s = (x.last().unwrap() - x[0]) / 1000.0;
+    // a steady slope is the sound device's clock against the system's
+    // monotonic clock, which the session follows
+    let slope = trend(&x, &y);
+    let worst: Vec<String> = {
+        let mut by_error: Vec<(u64, f64)> = matched
+            .iter()
+            .zip(&errors)
+            .map(|(m, e)| (m.at_ms, *e))
+            .collect();
+        by_error.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+        by_error
+            .iter()
+            .take(5)
+            .map(|(at, e)| format!("{at}:{e:+.1}"))
+            .collect()
+    };
     eprintln!("errors (ms) per cue: {errors:.1?}");
     eprintln!("worst (plan at_ms:error ms): {}", worst.join(" "));
+    let Facts {
+        routine,
+        length,
+        wall_s,
+        start_reply_ms,
+        pauses,
+        cores,
+        cpu,
+        load_before,
+        load_peak,
+        load_after,
+    } = facts;
     let line = format!(
-        "live routine={:?} length={} plan_cues={} measured_cues={} missing={missing} \
-         extra={extra} dropped={dropped} pauses={pauses} span_s={span_s:.1} wall_s={wall_s:.1} \
-         start_reply_ms={start_reply_ms} median_ms={median:.1} p95_ms={p95:.1} p99_ms={p99:.1} \
-         max_ms={max:.1} over_5ms={over_5ms} drift_ms={drift:.1} device_clock_ppm={:.0} \
-         lead_in_max_ms={lead_in_max:.1} cores={cores} load_before={load_before:?} \
-         load_peak={load_peak:?} load_after={load_after:?} cpu={cpu:?}",
-        plan.routine,
-        live.length,
+        "live routine={routine:?} length={length} plan_cues={} measured_cues={} \
+         missing={missing} extra={extra} dropped={dropped} pauses={pauses} \
+         stretches={} wall_s={wall_s:.1} start_reply_ms={start_reply_ms} \
+         median_ms={median:.1} p95_ms={p95:.1} p99_ms={p99:.1} max_ms={max:.1} \
+         over_5ms={over_5ms} drift_ms={drift:.1} drift_span_s={drift_span_s:.0} \
+         device_clock_ppm={:.0} lead_in_max_ms={lead_in_max:.1} cores={cores} \
+         load_before={load_before:?} load_peak={load_peak:?} load_after={load_after:?} \
+         cpu={cpu:?}",
         plan.cues.len(),
         expected.len(),
+        stretches.len(),
         slope * 1e6,
     );
     if !live.markdown {
@@ -389,17 +555,22 @@ fn live(live: &Live) {
     }
     eprintln!("{line}");
     println!(
-        "| onset error, median | {median:.1} ms |\n\
+        "| cues measured (of {} planned) | {} |\n\
+         | onset error, median | {median:.1} ms |\n\
          | onset error, p95 | {p95:.1} ms |\n\
          | onset error, p99 | {p99:.1} ms |\n\
          | onset error, max | {max:.1} ms |\n\
-         | cues more than 5 ms off | {over_5ms} of {} |\n\
-         | cues not heard / dropped as stale / pauses for a lost output | {missing} / {dropped} / {pauses} |\n\
-         | drift (error of the last cue minus the first, {span_s:.0} s apart) | {drift:.1} ms |\n\
+         | cues more than 5 ms off | {over_5ms} |\n\
+         | cues not found on the recording / dropped as stale | {missing} / {dropped} |\n\
+         | pauses for an output taken as lost (resumed at once) | {pauses} |\n\
+         | stretches with an offset of their own (a pause, or the recording stepping) | {} |\n\
+         | drift over the longest stretch, {drift_span_s:.0} s (error of its last cue minus its first) | {drift:.1} ms |\n\
          | steady rate of the errors (sound device clock against the system clock) | {:.0} ppm |\n\
          | `start` request answered after | {start_reply_ms} ms |\n\
          | load average before / highest / after (1, 5, 15 min; {cores} cores) | {load_before} / {load_peak} / {load_after} |",
+        plan.cues.len(),
         matched.len(),
+        stretches.len(),
         slope * 1e6,
     );
 }
