@@ -204,3 +204,41 @@ fn with_auto_resume_the_session_carries_on_by_itself_once_sound_is_back() {
     );
     assert_eq!(state(&later), "running", "{later}");
 }
+
+/// Opening the sound output can take many seconds: here a sound server
+/// accepts connections and never answers. The daemon answers meanwhile;
+/// the session counts as running but stands still at its start until the
+/// output is ready.
+#[test]
+fn the_daemon_answers_while_the_sound_output_opens() {
+    let home = Home::new().bundled_routines().patience(PATIENCE);
+    let silent = home.path().join("silent-sound-server");
+    let listener = std::os::unix::net::UnixListener::bind(&silent).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let mut command = home.command(&["daemon"]);
+    command.env("PULSE_SERVER", format!("unix:{}", silent.display()));
+    let _daemon = home.daemon_with(command);
+    let routine =
+        std::path::Path::new(crate::daemon::ROOT).join(format!("routines/{ROUTINE}.toml"));
+    let started = home.ok(start_request(&routine));
+    assert_eq!(state(&started), "running", "{started}");
+    // hold every connection the daemon opens, answering none
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_millis(500));
+        while let Ok((stream, _)) = listener.accept() {
+            held.push(stream);
+        }
+        let asked = Instant::now();
+        let status = home.status();
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "status took {:?} while the output opened",
+            asked.elapsed()
+        );
+        assert_eq!(state(&status), "running", "{status}");
+        assert_eq!(status["elapsed_ms"], 0, "{status}");
+        assert!(message(&status).contains("opening"), "{status}");
+    }
+    assert!(!held.is_empty(), "the daemon never tried the sound server");
+}
