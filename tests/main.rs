@@ -13,6 +13,7 @@ mod common;
 #[path = "common/daemon.rs"]
 mod daemon;
 
+mod architecture;
 mod audio_real;
 mod bad_routines;
 mod bundled_plans;
