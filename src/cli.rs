@@ -33,9 +33,10 @@ pub enum Command {
     Start(StartArgs),
     /// Pause the session; sound stops at once.
     Pause,
-    /// Resume a paused session from the repetition where it stopped.
+    /// Resume a paused session from the repetition where it stopped, or
+    /// carry on from a step that waits for you.
     Resume,
-    /// Pause when running, resume when paused.
+    /// Pause when running; resume when paused or waiting.
     Toggle,
     /// Go on to the next side, place, part, round or held repetition
     /// (the next step after a step's last).
