@@ -283,6 +283,17 @@ impl Builder<'_> {
         });
     }
 
+    /// Work goes on where `place` now says: a new stretch from `at` when
+    /// `new`, else the first one inside a stretch already open (a step's
+    /// first side, a part's first place), which takes its fuller name.
+    fn enter(&mut self, at: Ms, new: bool) {
+        if new {
+            self.stretch(at, None);
+        } else if let Some(last) = self.stretches.last_mut() {
+            last.label = self.place.join(", ");
+        }
+    }
+
     fn cue(&self, at: Ms, kind: CueKind, text: &str, rep: Option<Rep>) -> Cue {
         Cue {
             at_ms: at,
@@ -450,11 +461,7 @@ impl Builder<'_> {
                     }
                     // a step's first stretch starts at the step; a part's
                     // at the part's announcement (marked by `work`)
-                    if chunk > 0 {
-                        self.stretch(at, None);
-                    } else if let Some(last) = self.stretches.last_mut() {
-                        last.label = self.place.join(", ");
-                    }
+                    self.enter(at, chunk > 0);
                     if p > 0 {
                         match (&step.move_text, step.positions.label(p)) {
                             (Some(text), _) => self.speak(CueKind::Move, &wording::sentence(text)),
@@ -496,11 +503,7 @@ impl Builder<'_> {
             ResolvedWork::Group(parts) => {
                 for (i, part) in parts.iter().enumerate() {
                     self.place.push(part.step.name.clone());
-                    if i > 0 {
-                        self.stretch(self.t, None);
-                    } else if let Some(last) = self.stretches.last_mut() {
-                        last.label = self.place.join(", ");
-                    }
+                    self.enter(self.t, i > 0);
                     self.announce(CueKind::Part, part);
                     self.transition(part.step.transitions.change);
                     let next = if stretch.last && i + 1 == parts.len() {
