@@ -235,6 +235,30 @@ pub struct PlannedStretch {
     pub start_ms: Ms,
     /// Where it is in its step: "Clockwise, right leg", "Upper back, 3 of 5".
     pub label: String,
+    /// What `more` and `less` change in it; `None` for a step that waits.
+    #[serde(skip)]
+    pub work: Option<StretchWork>,
+}
+
+/// The work of a stretch, as `more` and `less` see it: which value of the
+/// routine it takes (see [`Plan::values`]) and how long one unit of that
+/// value lasts in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StretchWork {
+    /// The index of the value in [`Plan::values`].
+    pub value: usize,
+    pub kind: WorkKind,
+}
+
+/// What a stretch's work is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkKind {
+    /// Timed work: the value is its length in ms.
+    Timed,
+    /// Repetitions at a tempo (ms each): the value is how many.
+    Reps { tempo: Ms },
+    /// A held repetition: the value is the hold in ms.
+    Hold,
 }
 
 /// The whole session as a timeline.
@@ -257,8 +281,34 @@ pub struct Plan {
     /// was out of reach and what was planned instead.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The value chosen for every range of the routine, in the order the
+    /// planner walks it: where a change to the session under way starts
+    /// from (see [`adjust()`]). Empty in a plan made by hand.
+    #[serde(skip)]
+    pub values: Vec<u64>,
 }
 
+impl Plan {
+    /// The step under way at offset `pos`.
+    pub fn step_at(&self, pos: Ms) -> Option<usize> {
+        self.steps
+            .iter()
+            .position(|s| s.start_ms <= pos && pos < s.end_ms)
+    }
+
+    /// The stretch under way at offset `pos`: the last to start at or
+    /// before it, in the step under way.
+    pub fn stretch_at(&self, pos: Ms) -> Option<usize> {
+        let step = self.step_at(pos)?;
+        let i = self
+            .stretches
+            .partition_point(|s| s.start_ms <= pos)
+            .checked_sub(1)?;
+        (self.stretches[i].step == step).then_some(i)
+    }
+}
+
+mod adjust;
 mod choice;
 mod fit;
 #[cfg(test)]
@@ -267,6 +317,7 @@ mod timeline;
 mod warnings;
 pub mod wording;
 
+pub use adjust::{AdjustError, Adjusted, adjust};
 pub use warnings::routine_warnings;
 
 use thiserror::Error;

@@ -102,6 +102,12 @@ pub struct Session {
     end_asked_at: Option<Ms>,
     /// Why the last move was held back, for the caller to say.
     notice: Option<&'static str>,
+    /// The length booked for the session (`start --length`), which the
+    /// caller keeps by fitting the plan again after every change.
+    booked: Option<Ms>,
+    /// How much of the plan was skipped by jumps (less what was played
+    /// again): the session lasts the plan's length less this.
+    skipped: i64,
 }
 
 /// Said when `next` past the last step is held back.
@@ -123,6 +129,8 @@ impl Session {
             dropped: 0,
             end_asked_at: None,
             notice: None,
+            booked: None,
+            skipped: 0,
         }
     }
 
@@ -137,7 +145,68 @@ impl Session {
             dropped: 0,
             end_asked_at: None,
             notice: None,
+            booked: None,
+            skipped: 0,
         }
+    }
+
+    /// The session keeps to a booked length of `booked` ms, with `skipped`
+    /// ms of its plan skipped so far (see [`Session::skipped`]).
+    pub fn with_booking(mut self, booked: Option<Ms>, skipped: i64) -> Session {
+        self.booked = booked;
+        self.skipped = skipped;
+        self
+    }
+
+    /// How much of the plan jumps skipped (negative: played again).
+    pub fn skipped(&self) -> i64 {
+        self.skipped
+    }
+
+    /// The length the plan must have for the session to last its booking,
+    /// given what was skipped; `None` without a booking.
+    pub fn booked_total(&self) -> Option<Ms> {
+        self.booked
+            .map(|b| (i64::try_from(b).unwrap_or(i64::MAX) + self.skipped).max(0) as Ms)
+    }
+
+    /// How much longer than booked the session will last (negative: it
+    /// ends early), pauses aside; `None` without a booking.
+    pub fn over_ms(&self) -> Option<i64> {
+        self.booked_total()
+            .map(|total| self.plan.total_ms as i64 - total as i64)
+    }
+
+    /// Goes on with `plan`, a change of this one from a point at or before
+    /// where the session is (see [`crate::plan::adjust()`]): the position
+    /// and the state stay as they are, and no cue already handed out is
+    /// given again.
+    pub fn replace_plan(&mut self, plan: Arc<Plan>, now: Ms) {
+        let pos = self.position(now).min(plan.total_ms);
+        let handed = self
+            .next
+            .checked_sub(1)
+            .and_then(|i| self.plan.cues.get(i))
+            .map(|c| c.at_ms);
+        let next = first_cue_at_or_after(&plan, pos);
+        let after_handed = handed.map_or(0, |at| plan.cues.partition_point(|c| c.at_ms <= at));
+        self.next = next.max(after_handed);
+        self.phase = match self.phase {
+            Phase::Waiting { cue, said_at } => {
+                let at = self.plan.cues[cue].at_ms;
+                let same = plan
+                    .cues
+                    .iter()
+                    .position(|c| c.at_ms == at && c.kind == CueKind::Wait);
+                match same {
+                    Some(cue) => Phase::Waiting { cue, said_at },
+                    None => Phase::Paused { pos },
+                }
+            }
+            Phase::Paused { .. } => Phase::Paused { pos },
+            other => other,
+        };
+        self.plan = plan;
     }
 
     pub fn plan(&self) -> &Arc<Plan> {
@@ -340,6 +409,10 @@ impl Session {
     /// A jump keeps a running session running and a paused one paused; a
     /// waiting one runs from where it jumps to.
     fn jump(&mut self, now: Ms, pos: Ms) {
+        let from = self.position(now);
+        if self.phase != Phase::Finished {
+            self.skipped += pos as i64 - from as i64;
+        }
         match self.phase {
             Phase::Running { .. } | Phase::Waiting { .. } => self.seek(pos, Some(now)),
             Phase::Paused { .. } => self.seek(pos, None),

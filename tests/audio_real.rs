@@ -42,6 +42,7 @@ fn live_plan() -> Arc<Plan> {
         stretches: Vec::new(),
         warnings: Vec::new(),
         notes: Vec::new(),
+        values: Vec::new(),
     })
 }
 
@@ -256,6 +257,7 @@ fn a_rendered_session_has_every_onset_within_a_millisecond_of_the_plan() {
         cues,
         warnings: Vec::new(),
         notes: Vec::new(),
+        values: Vec::new(),
         stretches: Vec::new(),
     };
     let path = scratch("render.wav");

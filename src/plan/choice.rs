@@ -115,6 +115,19 @@ fn step_knobs(step: &Step, out: &mut Vec<Knob>) {
     }
 }
 
+/// How many values each step of the routine takes, in order.
+pub(crate) fn knobs_per_step(routine: &Routine) -> Vec<usize> {
+    routine
+        .steps
+        .iter()
+        .map(|step| {
+            let mut out = Vec::new();
+            step_knobs(step, &mut out);
+            out.len()
+        })
+        .collect()
+}
+
 /// Resolved values handed out in the order of [`knobs`].
 #[derive(Debug)]
 pub(crate) struct Values<'a> {
@@ -137,6 +150,11 @@ impl<'a> Values<'a> {
 
     pub fn take_count(&mut self) -> u32 {
         u32::try_from(self.take()).unwrap_or(u32::MAX)
+    }
+
+    /// The index of the value [`Values::take`] hands out next.
+    pub fn position(&self) -> usize {
+        self.next
     }
 
     /// Whether every value was used.

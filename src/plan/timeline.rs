@@ -13,7 +13,10 @@ use crate::speech::{ClipLengths, Sound};
 
 use super::choice::Values;
 use super::wording;
-use super::{Cue, CueKind, CueSettings, Detail, Options, Plan, PlannedStep, PlannedStretch, Rep};
+use super::{
+    Cue, CueKind, CueSettings, Detail, Options, Plan, PlannedStep, PlannedStretch, Rep,
+    StretchWork, WorkKind,
+};
 
 /// Silence after a spoken cue before the next one in a sequence.
 const GAP: Ms = 400;
@@ -129,11 +132,15 @@ struct Resolved<'a> {
 
 #[derive(Debug)]
 enum ResolvedWork<'a> {
-    Timed(Ms),
+    /// The time, and the index of its value.
+    Timed(Ms, usize),
     Counted {
         reps: u32,
+        /// The index of the repetitions' value.
+        reps_value: usize,
         tempo: Ms,
-        hold: Option<Ms>,
+        /// The hold, and the index of its value.
+        hold: Option<(Ms, usize)>,
         count: CountMode,
     },
     Group(Vec<Resolved<'a>>),
@@ -143,14 +150,22 @@ enum ResolvedWork<'a> {
 fn resolve<'a>(step: &'a Step, values: &mut Values<'_>, tempo_factor: f64) -> Resolved<'a> {
     let rounds = values.take_count();
     let work = match &step.work {
-        Work::Timed { .. } => ResolvedWork::Timed(values.take()),
+        Work::Timed { .. } => {
+            let at = values.position();
+            ResolvedWork::Timed(values.take(), at)
+        }
         Work::Counted {
             tempo, hold, count, ..
         } => {
+            let reps_value = values.position();
             let reps = values.take_count();
-            let hold = hold.map(|_| values.take());
+            let hold = hold.map(|_| {
+                let at = values.position();
+                (values.take(), at)
+            });
             ResolvedWork::Counted {
                 reps,
+                reps_value,
                 tempo: ((*tempo as f64) / tempo_factor).round() as Ms,
                 hold,
                 count: *count,
@@ -176,6 +191,7 @@ pub(crate) fn build(
     values: &[u64],
     length_phrase: Option<&str>,
 ) -> Plan {
+    let all = values;
     let mut values = Values::new(values);
     let steps: Vec<Resolved> = routine
         .steps
@@ -242,6 +258,7 @@ pub(crate) fn build(
         stretches: b.stretches,
         warnings: b.warnings,
         notes: Vec::new(),
+        values: all.to_vec(),
     }
 }
 
@@ -280,6 +297,7 @@ impl Builder<'_> {
             step,
             start_ms: at,
             label: words.join(", "),
+            work: None,
         });
     }
 
@@ -291,6 +309,15 @@ impl Builder<'_> {
             self.stretch(at, None);
         } else if let Some(last) = self.stretches.last_mut() {
             last.label = self.place.join(", ");
+        }
+    }
+
+    /// The stretch just entered does its work with value `value`.
+    fn mark_work(&mut self, value: usize, kind: WorkKind) {
+        if self.step.is_some()
+            && let Some(last) = self.stretches.last_mut()
+        {
+            last.work = Some(StretchWork { value, kind });
         }
     }
 
@@ -373,7 +400,7 @@ impl Builder<'_> {
             let places = step.positions.len();
             let sides = &step.sides;
             match r.work {
-                ResolvedWork::Timed(time) => self.speak(
+                ResolvedWork::Timed(time, _) => self.speak(
                     kind,
                     &wording::amount_of_time(time, places, sides, r.rounds),
                 ),
@@ -384,7 +411,7 @@ impl Builder<'_> {
                             &wording::amount_of_reps(reps, places, sides, r.rounds),
                         );
                     }
-                    if let Some(hold) = hold {
+                    if let Some((hold, _)) = hold {
                         self.speak(kind, &wording::hold_each(hold, reps));
                     }
                 }
@@ -487,19 +514,26 @@ impl Builder<'_> {
 
     fn work(&mut self, r: &Resolved, stretch: &Stretch) {
         match &r.work {
-            ResolvedWork::Timed(time) => self.timed(*time, stretch),
+            ResolvedWork::Timed(time, value) => {
+                self.mark_work(*value, WorkKind::Timed);
+                self.timed(*time, stretch);
+            }
             ResolvedWork::Counted {
                 reps,
+                reps_value,
                 tempo,
                 hold: None,
                 count,
-            } => self.counted(r.step, *reps, *tempo, *count),
+            } => {
+                self.mark_work(*reps_value, WorkKind::Reps { tempo: *tempo });
+                self.counted(r.step, *reps, *tempo, *count);
+            }
             ResolvedWork::Counted {
                 reps,
-                hold: Some(hold),
+                hold: Some((hold, value)),
                 count,
                 ..
-            } => self.held(r.step, *reps, *hold, *count),
+            } => self.held(r.step, *reps, *hold, *value, *count),
             ResolvedWork::Group(parts) => {
                 for (i, part) in parts.iter().enumerate() {
                     self.place.push(part.step.name.clone());
@@ -583,7 +617,7 @@ impl Builder<'_> {
 
     /// Repetitions of press, hold, release, with `rest` after each (and the
     /// step's `between` said in it). A long hold gets guidance inside it.
-    fn held(&mut self, step: &Step, reps: u32, hold: Ms, mode: CountMode) {
+    fn held(&mut self, step: &Step, reps: u32, hold: Ms, value: usize, mode: CountMode) {
         let hold_word = wording::sentence(step.hold_say.as_deref().unwrap_or(wording::PRESS));
         let release_word =
             wording::sentence(step.release_say.as_deref().unwrap_or(wording::RELEASE));
@@ -593,6 +627,7 @@ impl Builder<'_> {
             if n > 1 {
                 self.stretch(at, Some(format!("{n} of {reps}")));
             }
+            self.mark_work(value, WorkKind::Hold);
             let mut press_at = at;
             if let Some(text) = Self::count_text(mode, n, reps) {
                 let cue = self.cue(at, CueKind::Count, &text, rep);

@@ -231,6 +231,29 @@ pub fn resuming(step: &str, place: Option<&str>, rep: Option<(u32, u32)>) -> Str
     format!("{RESUMING} {}", sentence(&words.join(", ")))
 }
 
+/// What is said when a change to the session under way cannot keep its
+/// booked length: "This will run 3 minutes over.", "This will end 1 minute
+/// early."; nothing when it misses by less than half a minute.
+pub fn over_run(over_ms: i64) -> Option<String> {
+    if over_ms.unsigned_abs() < 30_000 {
+        return None;
+    }
+    let minutes = ((over_ms.unsigned_abs() + 30_000) / 60_000).max(1);
+    let amount = if minutes == 1 {
+        "1 minute".to_string()
+    } else {
+        format!("{minutes} minutes")
+    };
+    Some(if over_ms > 0 {
+        format!("This will run {amount} over.")
+    } else {
+        format!("This will end {amount} early.")
+    })
+}
+
+/// The most minutes [`over_run`] says from the voice pack.
+const OVER_RUN_STOCK: i64 = 60;
+
 /// Every stock phrase the planner can produce from numbers alone, for the
 /// voice pack: counts, quantities, time left, rounds, course, length.
 pub fn stock_phrases() -> Vec<String> {
@@ -284,6 +307,10 @@ pub fn stock_phrases() -> Vec<String> {
             out.push(how_long(minutes * 60_000 + 10_000));
         }
     }
+    for minutes in 1..=OVER_RUN_STOCK {
+        out.extend(over_run(minutes * 60_000));
+        out.extend(over_run(-minutes * 60_000));
+    }
     out.sort();
     out.dedup();
     out
@@ -336,9 +363,24 @@ mod tests {
             "About 25 minutes.",
             "10 seconds left.",
             "3.",
+            "This will run 3 minutes over.",
+            "This will run 1 minute over.",
+            "This will end 2 minutes early.",
         ] {
             assert!(stock.binary_search(&phrase.to_string()).is_ok(), "{phrase}");
         }
+    }
+
+    #[test]
+    fn an_over_run_is_said_in_whole_minutes_from_half_a_minute() {
+        assert_eq!(over_run(29_999), None);
+        assert_eq!(over_run(-20_000), None);
+        assert_eq!(over_run(30_000).unwrap(), "This will run 1 minute over.");
+        assert_eq!(over_run(170_000).unwrap(), "This will run 3 minutes over.");
+        assert_eq!(
+            over_run(-125_000).unwrap(),
+            "This will end 2 minutes early."
+        );
     }
 
     #[test]

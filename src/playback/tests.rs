@@ -34,6 +34,7 @@ fn plan_of(offsets: impl IntoIterator<Item = Ms>, clip_ms: Ms, total_ms: Ms) -> 
         stretches: Vec::new(),
         warnings: Vec::new(),
         notes: Vec::new(),
+        values: Vec::new(),
     })
 }
 

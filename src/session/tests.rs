@@ -441,3 +441,95 @@ fn next_prev_and_repeat_go_by_stretch() {
         Some("Resuming: Kneading, right side, 2 of 5.")
     );
 }
+
+/// The sample routine with a stroking of 20 s to 2 min, which a booking
+/// fits.
+fn ranged() -> crate::routine::Routine {
+    routine(
+        "Ranged",
+        vec![
+            step(
+                "Deep stroking",
+                Work::Counted {
+                    reps: Span::exactly(15),
+                    tempo: 3_000,
+                    hold: None,
+                    count: CountMode::Every,
+                },
+            ),
+            step(
+                "Stroking",
+                Work::Timed {
+                    time: Span {
+                        low: 20_000,
+                        high: 120_000,
+                    },
+                },
+            ),
+        ],
+    )
+}
+
+#[test]
+fn a_changed_plan_goes_on_from_where_the_session_is_without_a_repeat() {
+    let r = ranged();
+    let plan = Arc::new(crate::plan::plan(&r, &Options::default(), &Words).unwrap());
+    let mut s = Session::start(Arc::clone(&plan), 0);
+    let seventh = plan.cues[count_cue(&plan, 0, 7)].at_ms;
+    let played = play(&mut s, 0, seventh);
+    assert_eq!(played.last().unwrap().1, count_cue(&plan, 0, 7));
+    let more = crate::plan::adjust(
+        &r,
+        &Options::default(),
+        &Words,
+        &plan,
+        seventh + 500,
+        30_000,
+        None,
+    )
+    .unwrap();
+    s.replace_plan(Arc::new(more.plan), seventh + 500);
+    assert_eq!(s.position(seventh + 500), seventh + 500);
+    // the next cue is count 8 on its beat; 7 is not said again
+    let next = play(&mut s, seventh + 500, seventh + 3_000);
+    let new = s.plan();
+    assert_eq!(next.len(), 1);
+    assert_eq!(new.cues[next[0].1].text, "8");
+    assert_eq!(next[0].0, seventh + 3_000);
+    assert_eq!(new.steps[0].reps, Some(25));
+}
+
+#[test]
+fn a_skip_under_a_booking_is_made_up_by_the_steps_after() {
+    let r = ranged();
+    let booked = 120_000;
+    let options = Options {
+        length: Some(booked),
+        ..Options::default()
+    };
+    let plan = Arc::new(crate::plan::plan(&r, &options, &Words).unwrap());
+    let mut s = Session::start(Arc::clone(&plan), 0).with_booking(Some(booked), 0);
+    assert!(s.over_ms().unwrap().abs() <= 1_000);
+    let at = plan.cues[count_cue(&plan, 0, 3)].at_ms;
+    s.next_step(at);
+    let skipped = plan.steps[1].start_ms as i64 - at as i64;
+    assert_eq!(s.skipped(), skipped);
+    // the plan is now the skip too long for the booking
+    assert_eq!(
+        s.over_ms().unwrap(),
+        plan.total_ms as i64 - booked as i64 - skipped
+    );
+    let refit = crate::plan::adjust(
+        &r,
+        &options,
+        &Words,
+        &plan,
+        s.position(at),
+        0,
+        s.booked_total(),
+    )
+    .unwrap();
+    s.replace_plan(Arc::new(refit.plan), at);
+    assert!(s.over_ms().unwrap().abs() <= 1_000, "{:?}", s.over_ms());
+    assert_eq!(s.status(at).step, Some(1));
+}
