@@ -22,9 +22,9 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(5);
 const REPLY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the reply to `start` may take: the daemon first readies every
-/// phrase of the session, and a slow speech engine (a minute for a routine
-/// of many new phrases is possible) plus opening the sound output come
-/// before the answer.
+/// phrase of the session (a minute for a routine of many new phrases is
+/// possible with a slow speech engine), and gives up after 120 s, saying
+/// so; the client waits longer, so that it always hears how it went.
 const START_REPLY_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Why a request did not get a good answer.

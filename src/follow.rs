@@ -323,6 +323,8 @@ mod tests {
             step_elapsed_ms: Some(15_000),
             step_remaining_ms: Some(15_000),
             message: None,
+            session: None,
+            preparing: None,
         }
     }
 

@@ -16,6 +16,7 @@
 //! ← {"version":1,"reply":"error","kind":"bad_request","message":"..."}
 //! ```
 
+use serde::de::Error as _;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -167,6 +168,26 @@ pub struct Status {
     /// restored after a restart).
     #[serde(default)]
     pub message: Option<String>,
+    /// Which session this is: a number the daemon gives each session it
+    /// starts or restores. A control request naming it (`"session"`)
+    /// applies to this session only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<u64>,
+    /// A session being made ready to start while the one there is (if
+    /// any) goes on: its phrases rendered, its plan made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preparing: Option<Preparing>,
+}
+
+/// A session being made ready to start.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preparing {
+    /// The routine as it was asked for (a path or a name).
+    pub routine: String,
+    /// Phrases ready so far.
+    pub phrases_ready: usize,
+    /// Phrases to make ready; 0 until they are known.
+    pub phrases: usize,
 }
 
 /// What a session is doing.
@@ -230,6 +251,11 @@ fn encode<T: Serialize>(body: &T) -> String {
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(line: &[u8]) -> Result<T, ProtocolError> {
+    Ok(serde_json::from_value(decode_value(line)?)?)
+}
+
+/// The line's JSON object, its `version` checked and taken out.
+fn decode_value(line: &[u8]) -> Result<serde_json::Value, ProtocolError> {
     if line.len() > MAX_LINE {
         return Err(ProtocolError::TooLong);
     }
@@ -243,7 +269,7 @@ fn decode<T: for<'de> Deserialize<'de>>(line: &[u8]) -> Result<T, ProtocolError>
         Some(got) => return Err(ProtocolError::Version { got }),
         None => return Err(ProtocolError::NoVersion),
     }
-    Ok(serde_json::from_value(value)?)
+    Ok(value)
 }
 
 impl Request {
@@ -254,7 +280,41 @@ impl Request {
 
     /// Reads one line (with or without its newline) as a request.
     pub fn decode(line: &[u8]) -> Result<Request, ProtocolError> {
-        decode(line)
+        Ok(Request::decode_addressed(line)?.0)
+    }
+
+    /// Reads one line as a request, with the session it is meant for when
+    /// it names one (`"session": N`, the number [`Status::session`] gives).
+    pub fn decode_addressed(line: &[u8]) -> Result<(Request, Option<u64>), ProtocolError> {
+        let mut value = decode_value(line)?;
+        let session = match value.as_object_mut().and_then(|o| o.remove("session")) {
+            None | Some(serde_json::Value::Null) => None,
+            Some(id) => Some(id.as_u64().ok_or_else(|| {
+                ProtocolError::Json(serde_json::Error::custom(
+                    "`session` must be a session number, as `status` gives it",
+                ))
+            })?),
+        };
+        Ok((serde_json::from_value(value)?, session))
+    }
+
+    /// The request as one line addressed to session `session`.
+    pub fn encode_addressed(&self, session: u64) -> String {
+        #[derive(Serialize)]
+        struct Addressed<'a> {
+            version: u32,
+            session: u64,
+            #[serde(flatten)]
+            body: &'a Request,
+        }
+        let mut line = serde_json::to_string(&Addressed {
+            version: VERSION,
+            session,
+            body: self,
+        })
+        .expect("protocol types always serialize");
+        line.push('\n');
+        line
     }
 }
 
@@ -306,7 +366,19 @@ mod tests {
             assert!(line.ends_with('\n') && !line[..line.len() - 1].contains('\n'));
             assert!(line.starts_with("{\"version\":1,"), "{line}");
             assert_eq!(Request::decode(line.as_bytes()).unwrap(), request);
+            let addressed = request.encode_addressed(7);
+            assert_eq!(
+                Request::decode_addressed(addressed.as_bytes()).unwrap(),
+                (request.clone(), Some(7))
+            );
+            assert_eq!(
+                Request::decode_addressed(line.as_bytes()).unwrap(),
+                (request, None)
+            );
         }
+        let err = Request::decode_addressed(br#"{"version":1,"session":"x","request":"stop"}"#)
+            .unwrap_err();
+        assert!(err.to_string().contains("`session` must be"), "{err}");
     }
 
     #[test]
@@ -377,6 +449,12 @@ mod tests {
             step_elapsed_ms: Some(14_000),
             step_remaining_ms: Some(16_000),
             message: None,
+            session: Some(3),
+            preparing: Some(Preparing {
+                routine: "/r/neck.toml".into(),
+                phrases_ready: 4,
+                phrases: 9,
+            }),
         };
         for response in [
             Response::Ok {
@@ -559,6 +637,8 @@ mod tests {
                         step_elapsed_ms,
                         step_remaining_ms,
                         message,
+                        session: None,
+                        preparing: None,
                     },
                 )
         }

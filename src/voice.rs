@@ -92,6 +92,36 @@ pub struct PrepareReport {
     pub tone: usize,
 }
 
+/// How far [`Voice::prepare_with`] has got, read from another thread while
+/// it works; and a way to tell it to stop taking new phrases.
+#[derive(Debug, Default)]
+pub struct Progress {
+    total: AtomicUsize,
+    done: AtomicUsize,
+    cancelled: AtomicBool,
+}
+
+impl Progress {
+    /// Phrases ready so far, and how many there are to ready (0 until
+    /// they are known).
+    pub fn counts(&self) -> (usize, usize) {
+        (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Stops the preparation at the next phrase: those not begun are left
+    /// unresolved (a phrase being rendered finishes, or times out).
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+}
+
 /// Where a voice finds its clips.
 #[derive(Debug, Clone)]
 pub struct VoiceSettings {
@@ -329,9 +359,16 @@ impl Voice {
     /// as many threads as there are cores, so that rendering missing
     /// phrases overlaps and planning afterwards finds every length ready.
     pub fn prepare(&self, phrases: &[String]) -> PrepareReport {
+        self.prepare_with(phrases, &Progress::default())
+    }
+
+    /// [`Voice::prepare`], counting each phrase made ready in `progress`
+    /// and stopping early once it is cancelled.
+    pub fn prepare_with(&self, phrases: &[String], progress: &Progress) -> PrepareReport {
         let mut keys: Vec<String> = phrases.iter().map(|p| phrase_key(p)).collect();
         keys.sort();
         keys.dedup();
+        progress.total.store(keys.len(), Ordering::Relaxed);
         let workers = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -343,9 +380,13 @@ impl Voice {
             for _ in 0..workers {
                 scope.spawn(|| {
                     loop {
+                        if progress.is_cancelled() {
+                            break;
+                        }
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(key) = keys.get(i) else { break };
                         let source = self.resolve(key).source;
+                        progress.done.fetch_add(1, Ordering::Relaxed);
                         let mut c = lock(&counts);
                         match source {
                             Source::Pack => c.pack += 1,
@@ -388,6 +429,18 @@ impl Voice {
         routine: &crate::routine::Routine,
         options: &crate::plan::Options,
     ) -> Result<crate::plan::Plan, crate::plan::PlanError> {
+        self.plan_with(routine, options, &Progress::default())
+    }
+
+    /// [`Voice::plan`], its phrases counted in `progress` as they are made
+    /// ready. Once `progress` is cancelled, the phrases left are not
+    /// rendered; the plan made then is not meant to be played.
+    pub fn plan_with(
+        &self,
+        routine: &crate::routine::Routine,
+        options: &crate::plan::Options,
+        progress: &Progress,
+    ) -> Result<crate::plan::Plan, crate::plan::PlanError> {
         let draft = crate::plan::plan(routine, options, &crate::speech::Estimate)?;
         let phrases: Vec<String> = draft
             .cues
@@ -395,7 +448,10 @@ impl Voice {
             .filter(|c| c.sound.is_none() && self.pack.entry(&phrase_key(&c.text)).is_none())
             .map(|c| c.text)
             .collect();
-        self.prepare(&phrases);
+        self.prepare_with(&phrases, progress);
+        if progress.is_cancelled() {
+            return crate::plan::plan(routine, options, &crate::speech::Estimate);
+        }
         crate::plan::plan(routine, options, self)
     }
 

@@ -272,13 +272,21 @@ fn two_clients_at_once_and_a_subscriber_sees_what_they_do() {
     assert_eq!(b.ok(request("pause"))["state"], "paused");
     assert_eq!(a.status()["state"], "paused");
 
-    // the subscriber hears the start (and maybe cues), then the pause
+    // the subscriber hears the session being made ready, the start (and
+    // maybe cues), then the pause
     let mut states = Vec::new();
+    let mut preparing = 0;
     while states.last().map(String::as_str) != Some("paused") {
         let update = watcher.reply().expect("an update");
         assert_eq!(update["reply"], "update", "{update}");
+        if !update["status"]["preparing"].is_null() {
+            assert!(states.is_empty(), "{update}");
+            preparing += 1;
+            continue;
+        }
         states.push(update["status"]["state"].as_str().unwrap().to_owned());
     }
+    assert_eq!(preparing, 1);
     assert_eq!(states.first().map(String::as_str), Some("running"));
 
     let resumed = a.ask(request("resume"));

@@ -26,6 +26,7 @@ mod faults;
 mod fuzz_regressions;
 mod hostile;
 mod msrv;
+mod never_deaf;
 mod render_routine;
 mod routine_schema;
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use crate::clip::Clip;
 use crate::plan::{self, Cue, Plan};
 use crate::routine::Routine;
-use crate::voice::Voice;
+use crate::voice::{Progress, Voice};
 
 /// The clip of every cue of a plan, by index, decoded once when first
 /// wanted: by the prefetch thread, or by the session task when a cue falls
@@ -38,16 +38,15 @@ impl Clips {
 /// Plans the session with the real length of every clip (see
 /// [`Voice::plan`]) and pairs every cue with its clip, decoded ahead.
 ///
-/// Blocks while the voice renders phrases it has not got yet: call it
-/// where blocking is allowed.
+/// Blocks while the voice renders phrases it has not got yet, counting
+/// them in `progress`: call it away from the session task.
 pub(super) fn make_plan(
     routine: &Routine,
     options: &plan::Options,
     voice: &Arc<Voice>,
+    progress: &Progress,
 ) -> Result<(Arc<Plan>, Clips), plan::PlanError> {
-    let plan = Arc::new(tokio::task::block_in_place(|| {
-        voice.plan(routine, options)
-    })?);
+    let plan = Arc::new(voice.plan_with(routine, options, progress)?);
     let clips = Clips {
         slots: Arc::new(plan.cues.iter().map(|_| OnceLock::new()).collect()),
         voice: Arc::clone(voice),

@@ -14,7 +14,7 @@ use std::io;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Interest};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{broadcast, mpsc};
@@ -279,8 +279,8 @@ impl Connection {
                     return Ok(());
                 }
             }
-            let request = match Request::decode(&line) {
-                Ok(request) => request,
+            let (request, session) = match Request::decode_addressed(&line) {
+                Ok(addressed) => addressed,
                 Err(err) => {
                     self.send(&Response::error(ErrorKind::BadRequest, err.to_string()))
                         .await?;
@@ -310,11 +310,20 @@ impl Connection {
                         Outcome::Reply(reply) => self.send(&reply).await,
                     };
                 }
-                request => match context.session.ask(request).await {
-                    Outcome::Reply(reply) | Outcome::Subscribed(reply, _) => {
-                        self.send(&reply).await?
+                request => {
+                    let answer = context.session.ask_for(request, session);
+                    // a client that hangs up before its answer takes the
+                    // request back: it is not carried out later
+                    let outcome = tokio::select! {
+                        outcome = answer => outcome,
+                        () = hung_up(&mut self.reader) => return Ok(()),
+                    };
+                    match outcome {
+                        Outcome::Reply(reply) | Outcome::Subscribed(reply, _) => {
+                            self.send(&reply).await?
+                        }
                     }
-                },
+                }
             }
         }
     }
@@ -387,6 +396,27 @@ impl Connection {
                 () = shutdown.recv() => return Ok(()),
             }
         }
+    }
+}
+
+/// Returns once the client has hung up (or its connection failed); never
+/// while it is there, even when it has sent more lines, which are left to
+/// be read.
+async fn hung_up(reader: &mut BufReader<OwnedReadHalf>) {
+    match reader.fill_buf().await {
+        Ok([]) => {}
+        Err(_) => return,
+        Ok(_) => std::future::pending().await,
+    }
+    // The end of its requests: the client may have closed only its
+    // writing side (`nc -N`) and still wait for the answer. It has gone
+    // once the socket says the other end is closed.
+    loop {
+        match reader.get_ref().ready(Interest::WRITABLE).await {
+            Ok(ready) if !ready.is_write_closed() => {}
+            _ => return,
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

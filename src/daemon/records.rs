@@ -41,18 +41,6 @@ impl Records {
         }
     }
 
-    /// How many sessions of `routine` the history holds (0 when it cannot
-    /// be read).
-    pub(super) fn sessions_done(&self, routine: &str) -> u32 {
-        self.history
-            .read()
-            .map(|log| log.sessions_done(routine))
-            .unwrap_or_else(|err| {
-                tracing::warn!("cannot read {}: {err}", self.history.path().display());
-                0
-            })
-    }
-
     /// Saves the session's position atomically.
     pub(super) fn save(&mut self, saved: &SavedSession) {
         match self.state_file.save(saved) {

@@ -21,6 +21,11 @@ pub(super) enum Outcome {
 #[derive(Debug)]
 pub(super) struct Message {
     pub(super) request: Request,
+    /// The session it is meant for, when the client named one.
+    pub(super) session: Option<u64>,
+    /// When it was sent, so that one that waited past any client's
+    /// patience is refused rather than carried out late.
+    pub(super) sent: std::time::Instant,
     pub(super) reply: oneshot::Sender<Outcome>,
 }
 
@@ -40,6 +45,14 @@ impl SessionHandle {
     /// Sends a request to the session task and waits for its answer; once
     /// the task is gone, the answer says the daemon is shutting down.
     pub(super) async fn ask(&self, request: Request) -> Outcome {
+        self.ask_for(request, None).await
+    }
+
+    /// [`SessionHandle::ask`] for the session numbered `session` only,
+    /// when it names one. Dropping the future before it is answered (the
+    /// client hung up) takes the request back: it is not carried out if the
+    /// task has not begun it.
+    pub(super) async fn ask_for(&self, request: Request, session: Option<u64>) -> Outcome {
         let (reply, answer) = oneshot::channel();
         let gone = || {
             Outcome::Reply(Response::error(
@@ -47,7 +60,13 @@ impl SessionHandle {
                 "the daemon is shutting down",
             ))
         };
-        if self.inbox.send(Message { request, reply }).await.is_err() {
+        let message = Message {
+            request,
+            session,
+            sent: std::time::Instant::now(),
+            reply,
+        };
+        if self.inbox.send(message).await.is_err() {
             return gone();
         }
         answer.await.unwrap_or_else(|_| gone())

@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::clips::{self, Clips};
@@ -29,23 +29,32 @@ use super::shutdown::Shutdown;
 use super::sound_link::{self, LinkNews, Opened, SoundLink};
 use crate::audio::{AudioError, CueSink};
 use crate::config::Config;
-use crate::history::Entry;
+use crate::history::{Entry, History};
 use crate::lookup::find_routine;
 use crate::ms::Ms;
 use crate::paths::Paths;
 use crate::plan::{self, Cue, Plan};
 use crate::playback::{self, Clock, Handed, Playback};
 use crate::protocol::{
-    ErrorKind, Request, Response, SessionState, SpokenCue, StartOptions, Status,
+    self, ErrorKind, Request, Response, SessionState, SpokenCue, StartOptions, Status,
 };
 use crate::routine::{self, Routine};
 use crate::session::{Session, State};
 use crate::state::{self, SavedOptions, SavedSession};
-use crate::voice::{Voice, VoiceSettings};
+use crate::voice::{Progress, Voice, VoiceSettings};
 
 /// How many updates a subscriber may fall behind before it is sent a fresh
 /// status instead of the ones it missed.
 const UPDATE_BACKLOG: usize = 64;
+
+/// How long a session may take to get ready (its phrases rendered by a
+/// slow speech engine) before its start is given up. The client waits
+/// longer than this for the answer, so it always hears how it went.
+pub(super) const PREPARE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A request that waited this long for the task is refused, not carried
+/// out: its client (which waits 10 s) may already have reported it failed.
+const REQUEST_EXPIRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What a session waiting for the sound output does once it is ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +63,79 @@ enum OnReady {
     Resume,
 }
 
+/// A start being made ready away from the task: the routine read, its
+/// phrases rendered, its plan made. The session there is plays on
+/// meanwhile; the client's answer waits here.
+struct Preparing {
+    id: u64,
+    /// The routine as asked for.
+    routine: String,
+    progress: Arc<Progress>,
+    deadline: Instant,
+    asked: std::time::Instant,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// What a preparation made, for the session numbered `id`.
+struct Prepared {
+    id: u64,
+    result: Result<Ready, Refusal>,
+}
+
+/// A session ready to start.
+struct Ready {
+    path: PathBuf,
+    options: plan::Options,
+    plan: Arc<Plan>,
+    clips: Clips,
+}
+
+/// The work of a preparation, done on a blocking thread.
+struct Job {
+    paths: Paths,
+    voice: Arc<Voice>,
+    progress: Arc<Progress>,
+    routine: String,
+    options: StartOptions,
+}
+
+impl Job {
+    fn run(self) -> Result<Ready, Refusal> {
+        let path = find_routine(&self.routine, &self.paths).map_err(Refusal::bad_input)?;
+        let path = path.canonicalize().unwrap_or(path);
+        let config = Config::load(&self.paths.config_file).map_err(Refusal::bad_input)?;
+        let mut options = session_options(&self.options, config.options());
+        let routine = read_routine(&path)?;
+        if routine.course.is_some() {
+            let history = History::new(self.paths.history_file());
+            let done = history
+                .read()
+                .map(|log| log.sessions_done(&routine.name))
+                .unwrap_or_else(|err| {
+                    tracing::warn!("cannot read {}: {err}", history.path().display());
+                    0
+                });
+            options.session_number = Some(done + 1);
+        }
+        // the session there is keeps its own clips; the voice lets go of
+        // them, so that it holds only the new session's
+        self.voice.forget();
+        let (plan, clips) = clips::make_plan(&routine, &options, &self.voice, &self.progress)
+            .map_err(Refusal::bad_input)?;
+        Ok(Ready {
+            path,
+            options,
+            plan,
+            clips,
+        })
+    }
+}
+
 /// A session in progress (or paused, or just finished).
 #[derive(Debug)]
 struct Active {
+    /// The number [`Status::session`] gives it.
+    id: u64,
     routine_path: PathBuf,
     options: plan::Options,
     session: Session,
@@ -106,6 +185,14 @@ pub(super) struct SessionTask {
     /// Where openings of the output report, until [`SessionTask::run`]
     /// takes it.
     opened: Option<mpsc::Receiver<Opened>>,
+    /// A start being made ready, if any.
+    preparing: Option<Preparing>,
+    /// Where preparations report, and where the task reads them until
+    /// [`SessionTask::run`] takes it.
+    prepared_tx: mpsc::UnboundedSender<Prepared>,
+    prepared_rx: Option<mpsc::UnboundedReceiver<Prepared>>,
+    /// The number of the next session.
+    next_id: u64,
 }
 
 impl SessionTask {
@@ -117,7 +204,12 @@ impl SessionTask {
             &paths,
         )));
         let (link, opened) = SoundLink::new(voice.rate());
+        let (prepared_tx, prepared_rx) = mpsc::unbounded_channel();
         SessionTask {
+            preparing: None,
+            prepared_tx,
+            prepared_rx: Some(prepared_rx),
+            next_id: 1,
             records: Records::new(&paths),
             paths,
             playback: Playback::new(Clock::start()),
@@ -141,8 +233,12 @@ impl SessionTask {
             return;
         };
         let options = plan::Options::from(&saved.options);
-        let planned = read_routine(&saved.routine).and_then(|routine| {
-            clips::make_plan(&routine, &options, &self.voice).map_err(Refusal::bad_input)
+        let voice = Arc::clone(&self.voice);
+        let planned = tokio::task::block_in_place(|| {
+            read_routine(&saved.routine).and_then(|routine| {
+                clips::make_plan(&routine, &options, &voice, &Progress::default())
+                    .map_err(Refusal::bad_input)
+            })
         });
         match planned {
             Ok((plan, clips)) => {
@@ -156,6 +252,7 @@ impl SessionTask {
                     plan.routine
                 ));
                 self.active = Some(Active {
+                    id: self.new_id(),
                     routine_path: saved.routine,
                     options,
                     session: Session::paused_at(plan, saved.offset_ms),
@@ -177,7 +274,8 @@ impl SessionTask {
 
     /// Runs until shutdown, then saves where the session is.
     pub(super) async fn run(mut self, mut inbox: mpsc::Receiver<Message>, mut shutdown: Shutdown) {
-        let Some(mut opened) = self.opened.take() else {
+        let (Some(mut opened), Some(mut prepared)) = (self.opened.take(), self.prepared_rx.take())
+        else {
             return;
         };
         loop {
@@ -186,14 +284,16 @@ impl SessionTask {
                 .flatten()
                 .min();
             let deadline = next.map(|ms| self.playback.clock().instant(ms));
+            let overdue = self.preparing.as_ref().map(|p| p.deadline);
             tokio::select! {
                 message = inbox.recv() => match message {
-                    Some(Message { request, reply }) => {
-                        let outcome = self.handle(request);
-                        let _ = reply.send(outcome);
-                    }
+                    Some(message) => self.receive(message),
                     None => break,
                 },
+                Some(ready) = prepared.recv() => self.prepared(ready),
+                () = tokio::time::sleep_until(overdue.unwrap_or_else(Instant::now)), if overdue.is_some() => {
+                    self.prepare_overdue();
+                }
                 () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     self.check_audio();
                     self.link.retry(self.now(), false);
@@ -206,11 +306,189 @@ impl SessionTask {
         self.save_on_shutdown();
     }
 
+    /// A message from a connection or MPRIS: answered now, or (a start)
+    /// once its session is ready.
+    fn receive(&mut self, message: Message) {
+        let Message {
+            request,
+            session,
+            sent,
+            reply,
+        } = message;
+        // its client hung up before it was begun: nobody meant it any more
+        if reply.is_closed() {
+            tracing::info!("not carried out, its client has gone: {request:?}");
+            return;
+        }
+        let refused = |kind, text: String| Outcome::Reply(Response::error(kind, text));
+        if sent.elapsed() > REQUEST_EXPIRY {
+            tracing::warn!(
+                "refused {request:?}: it waited {} ms for its turn",
+                sent.elapsed().as_millis()
+            );
+            let _ = reply.send(refused(
+                ErrorKind::Failed,
+                format!(
+                    "the request waited more than {} s for its turn and was not carried out; \
+                     ask again",
+                    REQUEST_EXPIRY.as_secs()
+                ),
+            ));
+            return;
+        }
+        if let Some(meant) = session
+            && !matches!(request, Request::Status | Request::Subscribe)
+        {
+            let current = self.active.as_ref().map(|a| a.id);
+            if current != Some(meant) {
+                let now = match current {
+                    Some(id) => format!("session {id} is the one there is now"),
+                    None => "there is no session now".into(),
+                };
+                let _ = reply.send(refused(
+                    ErrorKind::NotNow,
+                    format!(
+                        "the request was meant for session {meant}, which is over; {now}, \
+                         and it was left alone"
+                    ),
+                ));
+                return;
+            }
+        }
+        match request {
+            Request::Start { routine, options } => self.begin_start(routine, options, reply),
+            request => {
+                let _ = reply.send(self.handle(request));
+            }
+        }
+    }
+
+    fn new_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// Begins to make a session ready away from the task; the session
+    /// there is plays on and requests are answered meanwhile. A start
+    /// still being made ready gives way to this one.
+    fn begin_start(
+        &mut self,
+        routine: String,
+        options: StartOptions,
+        reply: oneshot::Sender<Outcome>,
+    ) {
+        if let Err(Refusal(kind, message)) = self.may_replace(&options) {
+            let _ = reply.send(Outcome::Reply(Response::error(kind, message)));
+            return;
+        }
+        self.cancel_preparing("a later start took its place");
+        let id = self.new_id();
+        let progress = Arc::new(Progress::default());
+        let job = Job {
+            paths: self.paths.clone(),
+            voice: Arc::clone(&self.voice),
+            progress: Arc::clone(&progress),
+            routine: routine.clone(),
+            options,
+        };
+        let report = self.prepared_tx.clone();
+        tokio::task::spawn_blocking(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()))
+                .unwrap_or_else(|_| {
+                    Err(Refusal(
+                        ErrorKind::Failed,
+                        "preparing the session failed unexpectedly; see the daemon's log".into(),
+                    ))
+                });
+            let _ = report.send(Prepared { id, result });
+        });
+        tracing::info!("preparing session {id}: {routine}");
+        self.preparing = Some(Preparing {
+            id,
+            routine,
+            progress,
+            deadline: Instant::now() + PREPARE_TIMEOUT,
+            asked: std::time::Instant::now(),
+            reply,
+        });
+        self.publish(None);
+    }
+
+    /// Gives up the start being made ready, if any, telling its client
+    /// why.
+    fn cancel_preparing(&mut self, why: &str) -> bool {
+        let Some(preparing) = self.preparing.take() else {
+            return false;
+        };
+        preparing.progress.cancel();
+        tracing::info!("session {} not started: {why}", preparing.id);
+        let _ = preparing.reply.send(Outcome::Reply(Response::error(
+            ErrorKind::NotNow,
+            format!(
+                "the session of {} was not started: {why}",
+                preparing.routine
+            ),
+        )));
+        true
+    }
+
+    /// A preparation is done: its session starts, or its client hears why
+    /// it cannot.
+    fn prepared(&mut self, prepared: Prepared) {
+        let Prepared { id, result } = prepared;
+        // one given up on (replaced, stopped, overdue): its work is dropped
+        let Some(preparing) = self.preparing.take_if(|p| p.id == id) else {
+            return;
+        };
+        if preparing.reply.is_closed() {
+            tracing::info!("session {id} not started: the client that asked for it has gone");
+            self.publish(None);
+            return;
+        }
+        let reply = match result {
+            Ok(ready) => {
+                let notes = (!ready.plan.notes.is_empty()).then(|| ready.plan.notes.join("; "));
+                self.install(id, ready, preparing.asked);
+                self.pump();
+                self.publish(None);
+                self.ok(notes)
+            }
+            Err(Refusal(kind, message)) => {
+                self.publish(None);
+                Response::error(kind, message)
+            }
+        };
+        let _ = preparing.reply.send(Outcome::Reply(reply));
+    }
+
+    /// The start being made ready took too long: it is given up.
+    fn prepare_overdue(&mut self) {
+        let Some(preparing) = self.preparing.take() else {
+            return;
+        };
+        preparing.progress.cancel();
+        let (ready, total) = preparing.progress.counts();
+        let why = format!(
+            "making the session of {} ready took longer than {} s ({ready} of {total} phrases \
+             ready: the speech engine is slow); it was not started. The phrases made ready are \
+             kept: start it again to carry on from them.",
+            preparing.routine,
+            PREPARE_TIMEOUT.as_secs()
+        );
+        tracing::warn!("session {}: {why}", preparing.id);
+        let _ = preparing
+            .reply
+            .send(Outcome::Reply(Response::error(ErrorKind::Failed, why)));
+        self.publish(None);
+    }
+
     fn handle(&mut self, request: Request) -> Outcome {
         let now = self.now();
         let changes = !matches!(request, Request::Status);
         let result = match request {
-            Request::Start { routine, options } => self.start(&routine, &options, now),
+            // started through [`SessionTask::begin_start`]
+            Request::Start { .. } => Ok(None),
             Request::Status => Ok(None),
             Request::Subscribe => {
                 let receiver = self.updates.subscribe();
@@ -261,13 +539,9 @@ impl SessionTask {
         }
     }
 
-    fn start(
-        &mut self,
-        routine: &str,
-        options: &StartOptions,
-        now: Ms,
-    ) -> Result<Option<String>, Refusal> {
-        let asked = std::time::Instant::now();
+    /// Whether a start may end the session there is: only with
+    /// `replace`, so that a stray start never loses a session.
+    fn may_replace(&self, options: &StartOptions) -> Result<(), Refusal> {
         if let Some(active) = &self.active
             && !options.replace
             && matches!(
@@ -289,20 +563,12 @@ impl SessionTask {
                 ),
             ));
         }
-        let path = find_routine(routine, &self.paths).map_err(Refusal::bad_input)?;
-        let path = path.canonicalize().unwrap_or(path);
-        let config = Config::load(&self.paths.config_file).map_err(Refusal::bad_input)?;
-        let mut options = session_options(options, config.options());
-        let routine = read_routine(&path)?;
-        if routine.course.is_some() {
-            options.session_number = Some(self.records.sessions_done(&routine.name) + 1);
-        }
-        // the session there is keeps its own clips; the voice lets go of
-        // them, so that it holds only the new session's
-        self.voice.forget();
-        let (plan, clips) =
-            clips::make_plan(&routine, &options, &self.voice).map_err(Refusal::bad_input)?;
-        let notes = (!plan.notes.is_empty()).then(|| plan.notes.join("; "));
+        Ok(())
+    }
+
+    /// A session made ready takes the place of the one there is.
+    fn install(&mut self, id: u64, ready: Ready, asked: std::time::Instant) {
+        let now = self.now();
         // A session replaced by another keeps the open output: no second
         // wait for the sound server, no gap.
         let output = self.link.keep_for_next();
@@ -315,11 +581,12 @@ impl SessionTask {
         }
         self.message = None;
         self.active = Some(Active {
-            routine_path: path,
-            options,
+            id,
+            routine_path: ready.path,
+            options: ready.options,
             // stands still until the output is ready
-            session: Session::paused_at(plan, 0),
-            clips,
+            session: Session::paused_at(ready.plan, 0),
+            clips: ready.clips,
             started_at_ms: state::unix_ms_now(),
             saved_at: None,
             logged: false,
@@ -332,7 +599,6 @@ impl SessionTask {
         } else {
             self.save(now);
         }
-        Ok(notes)
     }
 
     /// The output a session waits for is ready, or known to be missing
@@ -498,6 +764,11 @@ impl SessionTask {
     }
 
     fn stop(&mut self, now: Ms) -> Result<Option<String>, Refusal> {
+        let cancelled = self.cancel_preparing("it was stopped before it was ready");
+        if cancelled && self.session_mut().is_err() {
+            self.message = Some("The session being made ready was stopped.".into());
+            return Ok(None);
+        }
         self.session_mut()?;
         self.end_session(now);
         self.voice.forget();
@@ -641,6 +912,16 @@ impl SessionTask {
 
     /// On shutdown, a session under way is saved to be carried on later.
     fn save_on_shutdown(&mut self) {
+        if let Some(preparing) = self.preparing.take() {
+            preparing.progress.cancel();
+            let _ = preparing.reply.send(Outcome::Reply(Response::error(
+                ErrorKind::Failed,
+                format!(
+                    "the daemon is shutting down; the session of {} was not started",
+                    preparing.routine
+                ),
+            )));
+        }
         let now = self.now();
         let Some(active) = &mut self.active else {
             return;
@@ -722,8 +1003,21 @@ impl SessionTask {
             .as_ref()
             .is_some_and(|a| a.on_ready.is_some())
             .then_some("The sound output is opening; the session goes on as soon as it is ready.");
-        let parts: Vec<&str> = opening
+        let preparing = self.preparing.as_ref().map(|p| {
+            let (ready, total) = p.progress.counts();
+            if total == 0 {
+                format!("Making the session of {} ready.", p.routine)
+            } else {
+                format!(
+                    "Making the session of {} ready: {ready} of {total} phrases ready.",
+                    p.routine
+                )
+            }
+        });
+        let parts: Vec<&str> = preparing
+            .as_deref()
             .into_iter()
+            .chain(opening)
             .chain(self.message.as_deref())
             .chain(self.records.troubles())
             .collect();
@@ -734,6 +1028,7 @@ impl SessionTask {
         let Some(active) = &self.active else {
             return Status {
                 message: self.message(),
+                preparing: self.preparing(),
                 ..Status::default()
             };
         };
@@ -764,7 +1059,21 @@ impl SessionTask {
                 .map(|i| status.elapsed_ms.saturating_sub(plan.steps[i].start_ms)),
             step_remaining_ms: status.step_remaining_ms,
             message: self.message(),
+            session: Some(active.id),
+            preparing: self.preparing(),
         }
+    }
+
+    /// The start being made ready, for the status.
+    fn preparing(&self) -> Option<protocol::Preparing> {
+        self.preparing.as_ref().map(|p| {
+            let (phrases_ready, phrases) = p.progress.counts();
+            protocol::Preparing {
+                routine: p.routine.clone(),
+                phrases_ready,
+                phrases,
+            }
+        })
     }
 
     /// Tells every subscriber where the session is, with the cue just
