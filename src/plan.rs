@@ -341,6 +341,58 @@ pub enum PlanError {
     /// `--tempo` outside what makes sense.
     #[error("a tempo factor of {0} is outside 0.25 to 4 (1.25 is a quarter faster, 0.8 slower)")]
     BadTempo(f64),
+    /// Another option outside what makes sense (from a request or a saved
+    /// session, which are checked as the command line and the
+    /// configuration are).
+    #[error("{0}")]
+    BadOption(String),
+}
+
+/// The longest session a length may ask for.
+pub const MAX_SESSION_MS: Ms = 24 * 3_600_000;
+/// The most seconds counted down at the end of a timed step.
+pub const MAX_COUNTDOWN: u32 = 10;
+/// The most time-left cues a timed step may have.
+pub const MAX_REMAINING_CUES: usize = 32;
+
+/// Checks the options as the command line and the configuration check
+/// theirs, wherever they came from.
+pub fn check_options(options: &Options) -> Result<(), PlanError> {
+    if !(0.25..=4.0).contains(&options.tempo) {
+        return Err(PlanError::BadTempo(options.tempo));
+    }
+    if let Some(length) = options.length
+        && !(1..=MAX_SESSION_MS).contains(&length)
+    {
+        return Err(PlanError::BadOption(format!(
+            "a session length of {length} ms is outside 1 ms to {}",
+            HumanMs(MAX_SESSION_MS)
+        )));
+    }
+    if options.cues.countdown > MAX_COUNTDOWN {
+        return Err(PlanError::BadOption(format!(
+            "a countdown of {} is more than {MAX_COUNTDOWN}",
+            options.cues.countdown
+        )));
+    }
+    if options.cues.remaining.len() > MAX_REMAINING_CUES {
+        return Err(PlanError::BadOption(format!(
+            "{} time-left cues are more than {MAX_REMAINING_CUES}",
+            options.cues.remaining.len()
+        )));
+    }
+    if let Some(bad) = options
+        .cues
+        .remaining
+        .iter()
+        .find(|ms| !(1..=MAX_SESSION_MS).contains(*ms))
+    {
+        return Err(PlanError::BadOption(format!(
+            "a time-left cue {bad} ms before the end is outside 1 ms to {}",
+            HumanMs(MAX_SESSION_MS)
+        )));
+    }
+    Ok(())
 }
 
 /// Milliseconds printed the way a person reads a duration: "12m 30s".
@@ -363,9 +415,7 @@ pub fn plan(
     options: &Options,
     lengths: &dyn ClipLengths,
 ) -> Result<Plan, PlanError> {
-    if !(0.25..=4.0).contains(&options.tempo) {
-        return Err(PlanError::BadTempo(options.tempo));
-    }
+    check_options(options)?;
     let mut notes = Vec::new();
     let values = match choose(routine, options, lengths) {
         Ok(values) => values,

@@ -429,3 +429,90 @@ fn a_cached_clip_cut_short_is_rendered_again_whole() {
         fs::remove_dir_all(dir.path().join("cache")).unwrap();
     }
 }
+
+#[test]
+fn a_session_task_that_fails_ends_the_daemon_and_keeps_the_saved_session() {
+    let home = home();
+    let routine = home.routine("counted.toml", COUNTED);
+    let mut command = home.command(&["daemon"]);
+    // a debug build's switch: the task panics at `next`
+    command.env("MASSAGE_CUE_FAULT", "panic-on-next");
+    let mut daemon = home.daemon_with(command);
+    home.start(&routine);
+    wait_until("1.5 s of the session", PATIENCE, || {
+        elapsed(&home.status()) >= 1_500
+    });
+    let reply = home.ask(serde_json::json!({"version": 1, "request": "next"}));
+    assert_eq!(reply["reply"], "error", "{reply}");
+    // the daemon ends instead of answering "shutting down" for good
+    assert_eq!(daemon.wait(), Some(1), "{}", daemon.log_tail());
+    assert!(
+        daemon.log().contains("the session task failed"),
+        "{}",
+        daemon.log_tail()
+    );
+    assert!(home.state_dir().join("session.json").exists());
+    assert!(!home.socket().exists(), "the socket was left behind");
+
+    let _daemon = home.daemon();
+    let back = home.status();
+    assert_eq!(back["state"], "paused", "{back}");
+    assert_eq!(back["routine"], "Counted", "{back}");
+    assert!(elapsed(&back) >= 1_000, "{back}");
+}
+
+#[test]
+fn options_from_the_wire_are_checked_like_fresh_ones() {
+    let home = home();
+    let routine = home.routine("timed.toml", TIMED);
+    let mut daemon = home.daemon();
+    let path = routine.to_str().unwrap();
+    for (options, said) in [
+        (serde_json::json!({"length_ms": u64::MAX}), "session length"),
+        (serde_json::json!({"length_ms": 0}), "session length"),
+        (serde_json::json!({"tempo": 1e300}), "tempo factor"),
+    ] {
+        let reply = home.ask(serde_json::json!({
+            "version": 1, "request": "start", "routine": path, "options": options
+        }));
+        assert_eq!(reply["kind"], "bad_input", "{options} → {reply}");
+        assert!(
+            reply["message"].as_str().unwrap_or_default().contains(said),
+            "{options} → {reply}"
+        );
+        assert_eq!(home.status()["state"], "idle");
+    }
+    assert!(daemon.alive(), "{}", daemon.log_tail());
+}
+
+#[test]
+fn a_saved_session_with_values_out_of_bounds_is_refused_not_played() {
+    let home = home();
+    let routine = home.routine("timed.toml", TIMED);
+    fs::create_dir_all(home.state_dir()).unwrap();
+    let mut options = SavedOptions::from(&plan::Options::default());
+    options.countdown = 4_000_000_000;
+    let saved = massage_cue::state::SavedSession {
+        format: massage_cue::state::FORMAT,
+        routine: routine.clone(),
+        options,
+        offset_ms: 1_000,
+        paused: false,
+        started_at_ms: 1_700_000_000_000,
+    };
+    massage_cue::state::StateFile::new(home.state_dir().join("session.json"))
+        .save(&saved)
+        .unwrap();
+    let mut daemon = home.daemon();
+    let status = home.status();
+    assert_ne!(status["state"], "running", "{status}");
+    assert!(
+        daemon
+            .log()
+            .contains("a countdown of 4000000000 is more than 10"),
+        "{}",
+        daemon.log_tail()
+    );
+    daemon.signal(rustix::process::Signal::TERM);
+    assert_eq!(daemon.wait(), Some(0));
+}

@@ -76,6 +76,10 @@ pub enum DaemonError {
     Log { path: PathBuf, source: io::Error },
     #[error("the daemon failed: {0}")]
     Io(#[from] io::Error),
+    #[error(
+        "the session task failed ({0}); the daemon stopped, and the session's last saved position is kept for the next start"
+    )]
+    SessionTask(String),
 }
 
 /// Runs the daemon until it is told to stop. Returns once the session's
@@ -134,7 +138,8 @@ async fn serve(
 
     let mut task = SessionTask::new(paths);
     task.restore();
-    let session_task = tokio::spawn(task.run(inbox, Shutdown::new(notify_shutdown.subscribe())));
+    let mut session_task =
+        tokio::spawn(task.run(inbox, Shutdown::new(notify_shutdown.subscribe())));
     // media keys and desktop media controls, when there is a session bus
     tokio::spawn(mpris::serve(
         session.clone(),
@@ -150,6 +155,7 @@ async fn serve(
     // one that has waited longest for its client makes room
     let connections = Arc::new(Connections::default());
     let mut backoff = Duration::from_millis(10);
+    let mut failed = None;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -185,17 +191,35 @@ async fn serve(
                 }
             }
             _ = shutdown_requested.recv() => { tracing::info!("shutdown requested"); break; }
+            // the task ends only when told to: it failed (a panic); a
+            // daemon that cannot play must not hold the lock and answer
+            // "shutting down" for good
+            ended = &mut session_task => {
+                let why = match ended {
+                    Err(err) if err.is_panic() => "it panicked".to_owned(),
+                    Err(err) => err.to_string(),
+                    Ok(()) => "it ended by itself".to_owned(),
+                };
+                tracing::error!("the session task failed: {why}; stopping the daemon");
+                failed = Some(why);
+                break;
+            }
         }
     }
     drop(listener);
     drop(notify_shutdown);
     drop(context);
-    if let Err(err) = session_task.await {
+    if failed.is_none()
+        && let Err(err) = session_task.await
+    {
         tracing::error!("the session task failed: {err}");
     }
     drop(connection_done);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, connections_done.recv()).await;
-    Ok(())
+    match failed {
+        Some(why) => Err(DaemonError::SessionTask(why)),
+        None => Ok(()),
+    }
 }
 
 /// Leaves the terminal: a new session (so no terminal's signals reach the

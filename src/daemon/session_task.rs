@@ -507,7 +507,10 @@ impl SessionTask {
                     self.resume(now)
                 }
             }
-            Request::Next => self.jump(now, Session::next_stretch),
+            Request::Next => {
+                fault_injection();
+                self.jump(now, Session::next_stretch)
+            }
             Request::Prev => self.jump(now, Session::prev_stretch),
             Request::Repeat => self.jump(now, Session::repeat_stretch),
             Request::NextStep => self.jump(now, Session::next_step),
@@ -1100,6 +1103,16 @@ fn spoken(cue: &Cue) -> SpokenCue {
             .unwrap_or_default(),
         at_ms: cue.at_ms,
         duration_ms: cue.duration_ms,
+    }
+}
+
+/// In a debug build only, `MASSAGE_CUE_FAULT=panic-on-next` makes the task
+/// panic at `next`, so tests can check what a failing task leaves behind.
+/// Release builds have no such switch.
+fn fault_injection() {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("MASSAGE_CUE_FAULT").is_some_and(|f| f == "panic-on-next") {
+        panic!("fault injected: MASSAGE_CUE_FAULT=panic-on-next");
     }
 }
 
