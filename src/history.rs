@@ -35,6 +35,10 @@ pub struct Entry {
     pub steps: usize,
     /// Whether the session played to its end (false: it was stopped).
     pub completed: bool,
+    /// What else happened to it: why an interrupted session could not be
+    /// resumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl fmt::Display for Entry {
@@ -54,7 +58,11 @@ impl fmt::Display for Entry {
             } else {
                 "stopped"
             }
-        )
+        )?;
+        if let Some(note) = &self.note {
+            write!(f, " ({note})")?;
+        }
+        Ok(())
     }
 }
 
@@ -68,6 +76,15 @@ pub struct Log {
 }
 
 impl Log {
+    /// Whether the session started at `started_at_ms` from `path` is
+    /// logged: it ended, whatever a saved position left behind says.
+    pub fn has_ended(&self, path: &Path, started_at_ms: u64) -> bool {
+        self.entries
+            .iter()
+            .rev()
+            .any(|e| e.started_at_ms == started_at_ms && e.path == path)
+    }
+
     /// How many sessions of `routine` (by name) were played to their end.
     pub fn sessions_done(&self, routine: &str) -> u32 {
         self.entries
@@ -179,6 +196,7 @@ mod tests {
             steps_completed: if completed { 8 } else { 3 },
             steps: 8,
             completed,
+            note: None,
         }
     }
 

@@ -39,6 +39,33 @@ pub struct SavedSession {
     pub paused: bool,
     /// When the session was started, in milliseconds since the Unix epoch.
     pub started_at_ms: u64,
+    /// The SHA-256 of the routine file the session was planned from (see
+    /// [`routine_sha256`]): it resumes only onto that same routine. Saves
+    /// made before it was kept have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routine_sha256: Option<String>,
+}
+
+/// The SHA-256 of a routine file, in hexadecimal. Read as routines are:
+/// a regular file only (never waiting on a pipe), at most the routine size
+/// limit.
+pub fn routine_sha256(path: &Path) -> io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("it is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(crate::routine::limits::MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// The planning options, in a form that is saved and logged.
@@ -186,6 +213,18 @@ impl StateFile {
             })
     }
 
+    /// Renames the saved session aside as `session.json.SUFFIX`, kept for
+    /// the user but never loaded again; where it is now.
+    pub fn set_aside(&self, suffix: &str) -> io::Result<PathBuf> {
+        let mut name = self.path.clone().into_os_string();
+        name.push(".");
+        name.push(suffix);
+        let aside = PathBuf::from(name);
+        fs::rename(&self.path, &aside)?;
+        sync_parent(&self.path)?;
+        Ok(aside)
+    }
+
     /// Forgets the saved session (it finished or was stopped).
     pub fn clear(&self) -> io::Result<()> {
         match fs::remove_file(&self.path) {
@@ -264,6 +303,7 @@ mod tests {
             offset_ms,
             paused: false,
             started_at_ms: 1_700_000_000_000,
+            routine_sha256: Some("ab".repeat(32)),
         }
     }
 

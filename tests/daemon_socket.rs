@@ -445,6 +445,7 @@ fn history_with_a_half_written_last_line_is_read_with_a_warning() {
         steps_completed: 6,
         steps: 6,
         completed: true,
+        note: None,
     };
     history.append(&entry).unwrap();
     let mut file = fs::OpenOptions::new()
@@ -480,6 +481,7 @@ fn a_saved_session_survives_a_crash_in_the_middle_of_a_save() {
         offset_ms: 0,
         paused: false,
         started_at_ms: state::unix_ms_now(),
+        routine_sha256: None,
     })
     .unwrap();
     // the next save was cut off after writing half its temporary file

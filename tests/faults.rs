@@ -197,6 +197,7 @@ fn a_history_line_cut_short_by_a_full_disk_is_taken_back() {
         steps_completed: 1,
         steps: 1,
         completed: true,
+        note: None,
     };
     while fs::metadata(&path).map_or(0, |m| m.len()) < 8_192 - 150 {
         history.append(&entry).unwrap();
@@ -499,6 +500,7 @@ fn a_saved_session_with_values_out_of_bounds_is_refused_not_played() {
         offset_ms: 1_000,
         paused: false,
         started_at_ms: 1_700_000_000_000,
+        routine_sha256: None,
     };
     massage_cue::state::StateFile::new(home.state_dir().join("session.json"))
         .save(&saved)
@@ -515,4 +517,110 @@ fn a_saved_session_with_values_out_of_bounds_is_refused_not_played() {
     );
     daemon.signal(rustix::process::Signal::TERM);
     assert_eq!(daemon.wait(), Some(0));
+}
+
+fn history_lines(home: &Home) -> Vec<Value> {
+    fs::read_to_string(home.state_dir().join("history.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_daemon_killed_between_the_history_line_and_the_saved_position_does_not_bring_the_session_back()
+{
+    let home = home();
+    let routine = home.routine("counted.toml", COUNTED);
+    let mut daemon = home.daemon();
+    home.start(&routine);
+    wait_until("1.5 s of the session", PATIENCE, || {
+        elapsed(&home.status()) >= 1_500
+    });
+    let saved = home.state_dir().join("session.json");
+    let last_save = fs::read(&saved).unwrap();
+    home.simple("stop");
+    assert_eq!(history_lines(&home).len(), 1);
+    daemon.kill9();
+    // what a kill just after the history line, before the saved position
+    // was removed, leaves behind
+    fs::write(&saved, &last_save).unwrap();
+
+    let _daemon = home.daemon();
+    let status = home.status();
+    assert_eq!(
+        status["state"], "idle",
+        "the stopped session came back: {status}"
+    );
+    assert!(!saved.exists(), "the ended session's position is left");
+    let stop = home.ask(serde_json::json!({"version": 1, "request": "stop"}));
+    assert_eq!(stop["kind"], "not_now", "{stop}");
+    assert_eq!(
+        history_lines(&home).len(),
+        1,
+        "the session was logged twice"
+    );
+}
+
+#[test]
+fn a_saved_session_whose_routine_changed_or_went_is_kept_said_and_logged_not_resumed() {
+    let home = home();
+    let routine = home.routine("counted.toml", COUNTED);
+    for (n, change) in ["edited", "removed"].into_iter().enumerate() {
+        fs::write(&routine, COUNTED).unwrap();
+        let mut daemon = home.daemon();
+        home.start(&routine);
+        wait_until("1.5 s of the session", PATIENCE, || {
+            elapsed(&home.status()) >= 1_500
+        });
+        daemon.kill9();
+        let saved = home.state_dir().join("session.json");
+        let save = fs::read(&saved).unwrap();
+        if change == "edited" {
+            fs::write(&routine, COUNTED.replace("Stroking", "Kneading")).unwrap();
+        } else {
+            fs::remove_file(&routine).unwrap();
+        }
+
+        let mut daemon = home.daemon();
+        let status = home.status();
+        assert_eq!(status["state"], "idle", "{change}: {status}");
+        let message = status["message"].as_str().unwrap_or_default().to_owned();
+        let why = if change == "edited" {
+            "was changed since"
+        } else {
+            "cannot be read"
+        };
+        assert!(
+            message.contains("cannot be resumed") && message.contains(why),
+            "{change}: {status}"
+        );
+        let aside = home.state_dir().join("session.json.unresumable");
+        assert!(message.contains(aside.to_str().unwrap()), "{status}");
+        assert_eq!(
+            fs::read(&aside).unwrap(),
+            save,
+            "the saved position is not kept"
+        );
+        assert!(!saved.exists());
+        let log = history_lines(&home);
+        assert_eq!(log.len(), n + 1, "{log:?}");
+        assert_eq!(log[n]["completed"], false);
+        assert!(
+            log[n]["note"].as_str().unwrap_or_default().contains(why),
+            "{log:?}"
+        );
+        daemon.kill9();
+        // said once: the next start finds nothing to restore
+        let _daemon = home.daemon();
+        assert!(home.status()["message"].is_null());
+        assert_eq!(history_lines(&home).len(), n + 1);
+        drop(_daemon);
+        fs::remove_file(&aside).unwrap();
+    }
+    let out = home.run(&["history"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("not resumed: its routine file"),
+        "{out:?}"
+    );
 }

@@ -41,6 +41,29 @@ impl Records {
         }
     }
 
+    /// Whether the saved session `saved` is in the history: it ended, and
+    /// only the removal of its saved position was cut off (the history
+    /// line is what marks the end of a session).
+    pub(super) fn has_ended(&self, saved: &SavedSession) -> bool {
+        match self.history.read() {
+            Ok(log) => log.has_ended(&saved.routine, saved.started_at_ms),
+            Err(err) => {
+                tracing::warn!("cannot read {}: {err}", self.history.path().display());
+                false
+            }
+        }
+    }
+
+    /// Sets the saved session aside (see [`StateFile::set_aside`]).
+    pub(super) fn set_aside_saved(&mut self) -> Result<std::path::PathBuf, String> {
+        self.state_file.set_aside("unresumable").map_err(|err| {
+            format!(
+                "cannot set {} aside: {err}",
+                self.state_file.path().display()
+            )
+        })
+    }
+
     /// Saves the session's position atomically.
     pub(super) fn save(&mut self, saved: &SavedSession) {
         match self.state_file.save(saved) {

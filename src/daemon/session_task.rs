@@ -85,6 +85,8 @@ struct Prepared {
 /// A session ready to start.
 struct Ready {
     path: PathBuf,
+    /// The routine file's SHA-256, read before it was parsed.
+    sha256: Option<String>,
     options: plan::Options,
     plan: Arc<Plan>,
     clips: Clips,
@@ -105,6 +107,9 @@ impl Job {
         let path = path.canonicalize().unwrap_or(path);
         let config = Config::load(&self.paths.config_file).map_err(Refusal::bad_input)?;
         let mut options = session_options(&self.options, config.options());
+        // read before it is parsed: a file changed in between gives a sum
+        // it no longer has, so the session is never resumed onto it
+        let sha256 = state::routine_sha256(&path).ok();
         let routine = read_routine(&path)?;
         if routine.course.is_some() {
             let history = History::new(self.paths.history_file());
@@ -124,6 +129,7 @@ impl Job {
             .map_err(Refusal::bad_input)?;
         Ok(Ready {
             path,
+            sha256,
             options,
             plan,
             clips,
@@ -137,6 +143,8 @@ struct Active {
     /// The number [`Status::session`] gives it.
     id: u64,
     routine_path: PathBuf,
+    /// The SHA-256 of the routine file it was planned from.
+    routine_sha256: Option<String>,
     options: plan::Options,
     session: Session,
     /// The clip of every cue of the plan, by index.
@@ -227,21 +235,53 @@ impl SessionTask {
         self.playback.clock().now()
     }
 
-    /// Loads a session interrupted by a restart, as paused.
+    /// Loads a session interrupted by a restart, as paused: only onto the
+    /// routine it was planned from. One that cannot be resumed is set aside
+    /// (kept), written in the history, and the status says why.
     pub(super) fn restore(&mut self) {
         let Some(saved) = self.records.interrupted() else {
             return;
         };
+        // the daemon stopped between writing the history line that ends a
+        // session and removing its saved position: it has ended
+        if self.records.has_ended(&saved) {
+            tracing::info!(
+                "the saved session of {} is in the history: it ended before the restart, and is \
+                 not brought back",
+                saved.routine.display()
+            );
+            self.records.clear_saved();
+            return;
+        }
         let options = plan::Options::from(&saved.options);
         let voice = Arc::clone(&self.voice);
         let planned = tokio::task::block_in_place(|| {
-            read_routine(&saved.routine).and_then(|routine| {
-                clips::make_plan(&routine, &options, &voice, &Progress::default())
-                    .map_err(Refusal::bad_input)
-            })
+            let sha256 = match state::routine_sha256(&saved.routine) {
+                Ok(sum) => sum,
+                Err(err) => {
+                    return Err(format!(
+                        "its routine file {} cannot be read ({err})",
+                        saved.routine.display()
+                    ));
+                }
+            };
+            if saved
+                .routine_sha256
+                .as_ref()
+                .is_some_and(|was| *was != sha256)
+            {
+                return Err(format!(
+                    "its routine file {} was changed since the session was planned",
+                    saved.routine.display()
+                ));
+            }
+            let routine = read_routine(&saved.routine).map_err(|Refusal(_, why)| why)?;
+            clips::make_plan(&routine, &options, &voice, &Progress::default())
+                .map(|planned| (planned, sha256))
+                .map_err(|err| err.to_string())
         });
         match planned {
-            Ok((plan, clips)) => {
+            Ok(((plan, clips), sha256)) => {
                 tracing::info!(
                     "restored the session of {} at {} ms, paused",
                     plan.routine,
@@ -254,6 +294,7 @@ impl SessionTask {
                 self.active = Some(Active {
                     id: self.new_id(),
                     routine_path: saved.routine,
+                    routine_sha256: Some(sha256),
                     options,
                     session: Session::paused_at(plan, saved.offset_ms),
                     clips,
@@ -265,11 +306,44 @@ impl SessionTask {
                     opening_from: std::time::Instant::now(),
                 });
             }
-            Err(Refusal(_, why)) => {
-                tracing::warn!("cannot restore the interrupted session: {why}");
-                self.records.clear_saved();
-            }
+            Err(why) => self.unresumable(&saved, &why),
         }
+    }
+
+    /// A saved session that cannot be resumed: kept aside, logged, said.
+    fn unresumable(&mut self, saved: &SavedSession, why: &str) {
+        let name = saved
+            .routine
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| saved.routine.display().to_string());
+        let kept = match self.records.set_aside_saved() {
+            Ok(aside) => format!("Its saved position is kept as {}.", aside.display()),
+            Err(err) => {
+                tracing::warn!("{err}");
+                String::new()
+            }
+        };
+        self.records.log(&Entry {
+            routine: name.clone(),
+            path: saved.routine.clone(),
+            options: saved.options.clone(),
+            started_at_ms: saved.started_at_ms,
+            ended_at_ms: state::unix_ms_now(),
+            steps_completed: 0,
+            steps: 0,
+            completed: false,
+            note: Some(format!(
+                "interrupted at {}, not resumed: {why}",
+                crate::plan::HumanMs(saved.offset_ms)
+            )),
+        });
+        let said = format!(
+            "The session of {name} was interrupted and cannot be resumed: {why}. {kept} It is \
+             written in the history."
+        );
+        tracing::warn!("{said}");
+        self.message = Some(said);
     }
 
     /// Runs until shutdown, then saves where the session is.
@@ -586,6 +660,7 @@ impl SessionTask {
         self.active = Some(Active {
             id,
             routine_path: ready.path,
+            routine_sha256: ready.sha256,
             options: ready.options,
             // stands still until the output is ready
             session: Session::paused_at(ready.plan, 0),
@@ -864,6 +939,7 @@ impl SessionTask {
             offset_ms,
             paused: active.session.state() != State::Running,
             started_at_ms: active.started_at_ms,
+            routine_sha256: active.routine_sha256.clone(),
         });
     }
 
@@ -887,6 +963,7 @@ impl SessionTask {
             steps_completed: plan.steps.iter().filter(|s| s.end_ms <= at).count(),
             steps: plan.steps.len(),
             completed,
+            note: None,
         });
     }
 
