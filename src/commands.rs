@@ -67,6 +67,24 @@ fn client_paths() -> Result<Paths, CommandError> {
     Ok(paths.with_config(&config)?)
 }
 
+/// The paths of a command that needs only the socket (`pause`, `stop`,
+/// `status`...): a configuration that cannot be read must not keep anyone
+/// from pausing or stopping a session. It is warned about, and the socket
+/// it would name is the usual one.
+fn socket_paths() -> Result<Paths, CommandError> {
+    let paths = Paths::from_env()?;
+    match Config::load(&paths.config_file) {
+        Ok(config) => Ok(paths.with_config(&config)?),
+        Err(err) => {
+            warn(&format!(
+                "{err}\n  (the configuration is not used for this command; fix it before the next \
+                 start)"
+            ));
+            Ok(paths)
+        }
+    }
+}
+
 /// The session flags as protocol options, checked.
 fn start_options(args: &SessionArgs) -> Result<StartOptions, CommandError> {
     let length_ms = match &args.length {
@@ -117,7 +135,7 @@ fn start(args: &StartArgs) -> Result<(), CommandError> {
 
 /// `pause`, `resume`, `toggle`, `next`, `prev`, `repeat`, `stop`.
 fn control(request: &Request) -> Result<(), CommandError> {
-    let paths = client_paths()?;
+    let paths = socket_paths()?;
     let mut client = Client::connect_or_start(&paths)?;
     let (status, message) = client.call(request)?;
     print_outcome(&status, message.as_deref())
@@ -134,7 +152,7 @@ fn print_outcome(status: &Status, message: Option<&str>) -> Result<(), CommandEr
 
 /// `status [--json] [--follow]`.
 fn status(args: &StatusArgs) -> Result<(), CommandError> {
-    let paths = client_paths()?;
+    let paths = socket_paths()?;
     let mut client = Client::connect_or_start(&paths)?;
     if args.follow {
         return follow_session(&mut client);
@@ -161,7 +179,7 @@ fn follow_session(client: &mut Client) -> Result<(), CommandError> {
 
 /// `history`: past sessions, oldest first.
 fn history() -> Result<(), CommandError> {
-    let paths = client_paths()?;
+    let paths = socket_paths()?;
     let log = History::new(paths.history_file())
         .read()
         .map_err(|source| CommandError::History {

@@ -105,8 +105,11 @@ impl Default for Config {
 impl Config {
     /// Reads the configuration file at `path`; a missing file gives the
     /// defaults.
+    ///
+    /// Read as routine files are: a regular file only (opened without
+    /// waiting, so a pipe never blocks), at most [`MAX_CONFIG_BYTES`].
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        match fs::read_to_string(path) {
+        match read_limited(path) {
             Ok(text) => Config::parse(&text, path),
             Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(Config::default()),
             Err(source) => Err(ConfigError::Read {
@@ -156,6 +159,35 @@ pub enum ConfigError {
         message: String,
         hint: Option<String>,
     },
+}
+
+/// The largest configuration file read: far more than every key with a
+/// long comment each.
+pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+
+/// The text of a regular file of at most [`MAX_CONFIG_BYTES`].
+fn read_limited(path: &Path) -> io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other(
+            "it is not a regular file (a folder, a device or a pipe)",
+        ));
+    }
+    let mut bytes = Vec::new();
+    // the size can change between a look and the read: never read more
+    file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(io::Error::other(format!(
+            "it is larger than {} KiB, which no configuration needs",
+            MAX_CONFIG_BYTES / 1024
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| io::Error::other("it is not UTF-8 text"))
 }
 
 impl ConfigError {

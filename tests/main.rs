@@ -23,6 +23,7 @@ mod daemon_socket;
 mod daemon_sound;
 mod desktop;
 mod faults;
+mod files_and_bounds;
 mod fuzz_regressions;
 mod hostile;
 mod msrv;

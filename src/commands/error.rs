@@ -47,6 +47,10 @@ pub enum CommandError {
     Executable(io::Error),
     #[error("{} is not a UTF-8 path, which a unit file cannot name", .0.display())]
     UnitPath(PathBuf),
+    #[error(
+        "the path of this program, {0:?}, holds a line break or another control character, which a unit file cannot name safely; move the program to a folder with a plain name and run `service install` again"
+    )]
+    UnitPathControl(PathBuf),
     #[error("cannot write {}: {source}", path.display())]
     Write { path: PathBuf, source: io::Error },
     /// Standard output could not be written; a reader that closed it early
@@ -80,6 +84,7 @@ impl CommandError {
             | CommandError::History { .. }
             | CommandError::Executable(_)
             | CommandError::UnitPath(_)
+            | CommandError::UnitPathControl(_)
             | CommandError::Write { .. }
             | CommandError::Output(_) => 1,
         }

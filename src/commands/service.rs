@@ -57,9 +57,15 @@ fn unit_dir(paths: &Paths) -> PathBuf {
 
 /// The shipped unit with `ExecStart` running `exe daemon`.
 fn unit_for(exe: &Path) -> Result<String, CommandError> {
+    let exe_path = exe;
     let exe = exe
         .to_str()
         .ok_or_else(|| CommandError::UnitPath(exe.to_owned()))?;
+    // a line break would end ExecStart and begin a line of the path's
+    // choosing; systemd has no escape for it in a command line
+    if exe.chars().any(char::is_control) {
+        return Err(CommandError::UnitPathControl(exe_path.to_owned()));
+    }
     let mut unit = String::with_capacity(UNIT.len() + exe.len());
     for line in UNIT.lines() {
         if line.starts_with("ExecStart=") {

@@ -10,6 +10,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -155,7 +156,7 @@ impl TtsEngine {
         if key.len() > MAX_TEXT_BYTES {
             return Err(TtsError::TooLong(key.len()));
         }
-        fs::create_dir_all(&self.cache_dir).map_err(|source| TtsError::Cache {
+        private_dir(&self.cache_dir).map_err(|source| TtsError::Cache {
             path: self.cache_dir.clone(),
             source,
         })?;
@@ -189,6 +190,13 @@ impl TtsEngine {
                 path: out.clone(),
                 source,
             })?;
+            // the phrases of a therapist's routines are theirs alone
+            fs::set_permissions(&out, fs::Permissions::from_mode(0o600)).map_err(|source| {
+                TtsError::Cache {
+                    path: out.clone(),
+                    source,
+                }
+            })?;
             let dest = self.cache_path(key);
             fs::rename(&out, &dest).map_err(|source| TtsError::Cache { path: dest, source })?;
             Ok(clip)
@@ -215,10 +223,16 @@ impl TtsEngine {
                 fill(arg, &text_arg, &out_str)
             })
             .collect();
-        let stderr = fs::File::create(err_file).map_err(|source| TtsError::Cache {
-            path: err_file.to_owned(),
-            source,
-        })?;
+        let stderr = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(err_file)
+            .map_err(|source| TtsError::Cache {
+                path: err_file.to_owned(),
+                source,
+            })?;
         let mut command = Command::new(&program);
         command
             .args(&args)
@@ -412,6 +426,27 @@ fn validate(path: &Path) -> Result<Clip, String> {
         return Err("the output is silent".to_string());
     }
     Ok(clip)
+}
+
+/// Creates the cache folder and the folders above it that are missing with
+/// mode 0700, and makes it and its own parent (the application's cache
+/// folder) private when an older version left them open to others.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let uid = rustix::process::geteuid().as_raw();
+    let app = dir
+        .parent()
+        .filter(|p| p.file_name().is_some_and(|n| n == "massage-cue"));
+    for folder in [Some(dir), app].into_iter().flatten() {
+        let meta = fs::metadata(folder)?;
+        if meta.uid() == uid && meta.mode() & 0o077 != 0 {
+            fs::set_permissions(folder, fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
