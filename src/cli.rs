@@ -25,6 +25,14 @@ pub struct MoveArgs {
     pub step: bool,
 }
 
+/// How much `more` and `less` change.
+#[derive(Debug, clap::Args)]
+pub struct ChangeArgs {
+    /// How much time: 1m, 30s, 2m30s (1 second to 1 hour).
+    #[arg(default_value = "1m", allow_hyphen_values = true)]
+    pub duration: String,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the background service that plays sessions.
@@ -46,6 +54,13 @@ pub enum Command {
     Prev(MoveArgs),
     /// Start this side, place, part, round or repetition again.
     Repeat(MoveArgs),
+    /// Give the current side, place, part or repetition more time: more
+    /// repetitions, a longer hold or longer timed work. With a booked
+    /// `--length`, the steps after it are shortened to end on time.
+    More(ChangeArgs),
+    /// Give the current side, place, part or repetition less time; with a
+    /// booked `--length`, the steps after it are lengthened to end on time.
+    Less(ChangeArgs),
     /// Stop the session.
     Stop,
     /// Show where the session is.

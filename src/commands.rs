@@ -17,7 +17,7 @@ use crate::follow::{self, FollowError};
 use crate::history::History;
 use crate::lookup::{LookupError, find_routine};
 use crate::paths::Paths;
-use crate::protocol::{Request, StartOptions, Status};
+use crate::protocol::{MAX_CHANGE_MS, Request, StartOptions, Status};
 
 pub use error::CommandError;
 
@@ -36,6 +36,12 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Prev(_) => control(&Request::Prev),
         Command::Repeat(by) if by.step => control(&Request::RepeatStep),
         Command::Repeat(_) => control(&Request::Repeat),
+        Command::More(args) => control(&Request::More {
+            ms: change_ms("more", &args.duration)?,
+        }),
+        Command::Less(args) => control(&Request::Less {
+            ms: change_ms("less", &args.duration)?,
+        }),
         Command::Stop => control(&Request::Stop),
         Command::Status(args) => status(&args),
         Command::History => history(),
@@ -83,6 +89,22 @@ fn socket_paths() -> Result<Paths, CommandError> {
             Ok(paths)
         }
     }
+}
+
+/// The amount of `more` or `less`, checked: a duration of 1 second to 1
+/// hour.
+fn change_ms(command: &str, text: &str) -> Result<u64, CommandError> {
+    let ms = parse_ms(text).ok_or_else(|| {
+        CommandError::Usage(format!(
+            "{command}: `{text}` is not a duration; write it like 1m, 30s or 2m30s"
+        ))
+    })?;
+    if !(1_000..=MAX_CHANGE_MS).contains(&ms) {
+        return Err(CommandError::Usage(format!(
+            "{command}: `{text}` is outside 1 second to 1 hour; write it like 1m, 30s or 2m30s"
+        )));
+    }
+    Ok(ms)
 }
 
 /// The session flags as protocol options, checked.

@@ -75,9 +75,40 @@ fn where_line(status: &Status) -> String {
                 clock(status.elapsed_ms),
                 clock(status.remaining_ms)
             ));
+            if let Some(ends) = ends(status) {
+                line.push_str(&format!("  {ends}"));
+            }
         }
     }
     line
+}
+
+/// When the session ends, on the local wall clock: "ends 15:42", "ends
+/// 15:42 if resumed now" while paused, with how far that misses the
+/// booked length when it does by half a minute or more.
+fn ends(status: &Status) -> Option<String> {
+    let at = status.ends_at_ms?;
+    let mut out = format!("ends {}", wall_clock(at));
+    if status.state == SessionState::Paused {
+        out.push_str(" if resumed now");
+    }
+    if let Some(over) = status.over_ms.filter(|o| o.unsigned_abs() >= 30_000) {
+        let by = clock(over.unsigned_abs());
+        let how = if over > 0 { "over" } else { "early" };
+        out.push_str(&format!(" ({by} {how} of the booked length)"));
+    }
+    Some(out)
+}
+
+/// A time in milliseconds since the Unix epoch as "15:42" on the local
+/// clock (the `TZ` variable or the system's time zone).
+pub fn wall_clock(unix_ms: u64) -> String {
+    let Ok(at) = jiff::Timestamp::from_millisecond(i64::try_from(unix_ms).unwrap_or(i64::MAX))
+    else {
+        return "--:--".into();
+    };
+    let zone = jiff::tz::TimeZone::try_system().unwrap_or(jiff::tz::TimeZone::UTC);
+    zone.to_datetime(at).strftime("%H:%M").to_string()
 }
 
 /// What the live view shows, and what it has drawn.
@@ -147,6 +178,12 @@ impl View {
             status.remaining_ms = status.remaining_ms.saturating_sub(since);
             status.step_elapsed_ms = status.step_elapsed_ms.map(|e| e + since);
             status.step_remaining_ms = status.step_remaining_ms.map(|r| r.saturating_sub(since));
+        }
+        // a paused session ends later the longer it stays paused
+        if status.state != SessionState::Running
+            && let Some(ends) = &mut status.ends_at_ms
+        {
+            *ends += self.received.elapsed().as_millis() as u64;
         }
         status
     }
@@ -233,10 +270,11 @@ pub fn block(status: &Status) -> Vec<String> {
         _ => String::new(),
     };
     lines.push(format!(
-        "{step_part}{}{} left of {}",
+        "{step_part}{}{} left of {}{}",
         if step_part.is_empty() { "" } else { "  ·  " },
         clock(status.remaining_ms),
-        clock(status.elapsed_ms + status.remaining_ms)
+        clock(status.elapsed_ms + status.remaining_ms),
+        ends(status).map_or(String::new(), |e| format!("  ·  {e}"))
     ));
     lines.extend(status.message.clone());
     lines
@@ -325,7 +363,45 @@ mod tests {
             message: None,
             session: None,
             preparing: None,
+            ..Status::default()
         }
+    }
+
+    #[test]
+    fn the_summary_says_when_the_session_ends_and_how_it_meets_the_booking() {
+        let at = 1_764_600_000_000;
+        let status = Status {
+            ends_at_ms: Some(at),
+            ..running()
+        };
+        let line = summary(&status);
+        assert!(
+            line.ends_with(&format!("  ends {}", wall_clock(at))),
+            "{line}"
+        );
+        let paused = Status {
+            state: SessionState::Paused,
+            over_ms: Some(185_000),
+            booked_ms: Some(1_500_000),
+            ..status.clone()
+        };
+        let line = summary(&paused);
+        assert!(
+            line.ends_with("if resumed now (3:05 over of the booked length)"),
+            "{line}"
+        );
+        let early = Status {
+            over_ms: Some(-60_000),
+            ..status.clone()
+        };
+        assert!(summary(&early).ends_with("(1:00 early of the booked length)"));
+        // within half a minute of the booking, nothing is said of it
+        let kept = Status {
+            over_ms: Some(-20_000),
+            ..status
+        };
+        assert!(!summary(&kept).contains("booked"));
+        assert!(block(&kept)[2].ends_with(&format!("ends {}", wall_clock(at))));
     }
 
     #[test]

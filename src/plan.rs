@@ -317,7 +317,7 @@ mod timeline;
 mod warnings;
 pub mod wording;
 
-pub use adjust::{AdjustError, Adjusted, adjust};
+pub use adjust::{AdjustError, Adjusted, adjust, replay};
 pub use warnings::routine_warnings;
 
 use thiserror::Error;

@@ -60,12 +60,34 @@ pub enum Request {
     PrevStep,
     /// [`Request::Repeat`] for the whole step.
     RepeatStep,
+    /// Lengthen the work of the current stretch by `ms` (see
+    /// `plan::adjust` for the rule); with a booked length the steps after
+    /// it are fitted again so the session still ends on time.
+    More {
+        #[serde(default = "a_minute")]
+        ms: Ms,
+    },
+    /// Shorten the work of the current stretch by `ms`, like
+    /// [`Request::More`].
+    Less {
+        #[serde(default = "a_minute")]
+        ms: Ms,
+    },
     Stop,
     Status,
     /// Reply with the status, then stream [`Response::Update`] lines.
     Subscribe,
     /// Stop the daemon: sound stops, the session's position is saved.
     Shutdown,
+}
+
+/// What `more` and `less` change when no amount is given.
+pub const DEFAULT_CHANGE_MS: Ms = 60_000;
+/// The most `more` or `less` changes at once.
+pub const MAX_CHANGE_MS: Ms = 3_600_000;
+
+fn a_minute() -> Ms {
+    DEFAULT_CHANGE_MS
 }
 
 /// How a session is planned, where the command line says so; what is left
@@ -164,6 +186,17 @@ pub struct Status {
     pub step_elapsed_ms: Option<Ms>,
     #[serde(default)]
     pub step_remaining_ms: Option<Ms>,
+    /// When the session is expected to end, in milliseconds since the Unix
+    /// epoch: now and the time left (when paused, if resumed now).
+    #[serde(default)]
+    pub ends_at_ms: Option<u64>,
+    /// The length booked with `start --length`.
+    #[serde(default)]
+    pub booked_ms: Option<Ms>,
+    /// How much longer than booked the session will last (negative: it
+    /// ends early), pauses aside.
+    #[serde(default)]
+    pub over_ms: Option<i64>,
     /// What happened that the user should know (sound lost, session
     /// restored after a restart).
     #[serde(default)]
@@ -356,6 +389,8 @@ mod tests {
             Request::NextStep,
             Request::PrevStep,
             Request::RepeatStep,
+            Request::More { ms: 90_000 },
+            Request::Less { ms: 60_000 },
             Request::Stop,
             Request::Status,
             Request::Subscribe,
@@ -400,6 +435,14 @@ mod tests {
                     ..StartOptions::default()
                 }
             }
+        );
+        assert_eq!(
+            Request::decode(br#"{"version":1,"request":"more"}"#).unwrap(),
+            Request::More { ms: 60_000 }
+        );
+        assert_eq!(
+            Request::Less { ms: 30_000 }.encode(),
+            "{\"version\":1,\"request\":\"less\",\"ms\":30000}\n"
         );
         let start = Request::decode(br#"{"version":1,"request":"start","routine":"x"}"#).unwrap();
         assert!(
@@ -448,6 +491,9 @@ mod tests {
             steps: Some(8),
             step_elapsed_ms: Some(14_000),
             step_remaining_ms: Some(16_000),
+            ends_at_ms: Some(1_764_600_000_000),
+            booked_ms: Some(1_500_000),
+            over_ms: Some(-20_000),
             message: None,
             session: Some(3),
             preparing: Some(Preparing {
@@ -575,6 +621,8 @@ mod tests {
                 Just(Request::NextStep),
                 Just(Request::PrevStep),
                 Just(Request::RepeatStep),
+                any::<Ms>().prop_map(|ms| Request::More { ms }),
+                any::<Ms>().prop_map(|ms| Request::Less { ms }),
                 Just(Request::Stop),
                 Just(Request::Status),
                 Just(Request::Subscribe),
@@ -639,6 +687,7 @@ mod tests {
                         message,
                         session: None,
                         preparing: None,
+                        ..Status::default()
                     },
                 )
         }

@@ -44,6 +44,9 @@ pub struct SavedSession {
     /// made before it was kept have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routine_sha256: Option<String>,
+    /// The changes made to the plan under way, to make it again.
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub changes: Changes,
 }
 
 /// The SHA-256 of a routine file, in hexadecimal. Read as routines are:
@@ -66,6 +69,46 @@ pub fn routine_sha256(path: &Path) -> io::Result<String> {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())
+}
+
+/// The changes made to a session's plan while it ran (`more`, `less`, and
+/// the fitting again after a skip under a booking), in order: planning the
+/// session and making each change again gives the plan it had.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Changes {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replans: Vec<Replan>,
+    /// How much of the plan jumps skipped (negative: played again).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skipped_ms: i64,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.replans.is_empty() && self.skipped_ms == 0
+    }
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// One change of the plan: see [`crate::plan::adjust()`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Replan {
+    /// Where the session was.
+    pub at_ms: Ms,
+    /// The change to the work under way (0 for none).
+    #[serde(default)]
+    pub change_ms: i64,
+    /// The length the plan was fitted to, with a booking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_ms: Option<Ms>,
+    /// The values the changed plan was made of (see
+    /// [`crate::plan::Plan::values`]): made again from these, with no
+    /// fitting.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<u64>,
 }
 
 /// The planning options, in a form that is saved and logged.
@@ -304,6 +347,15 @@ mod tests {
             paused: false,
             started_at_ms: 1_700_000_000_000,
             routine_sha256: Some("ab".repeat(32)),
+            changes: Changes {
+                replans: vec![Replan {
+                    at_ms: 60_000,
+                    change_ms: -30_000,
+                    total_ms: Some(1_500_000),
+                    values: vec![1, 12, 1, 60_000],
+                }],
+                skipped_ms: 12_000,
+            },
         }
     }
 

@@ -482,6 +482,7 @@ fn a_saved_session_survives_a_crash_in_the_middle_of_a_save() {
         paused: false,
         started_at_ms: state::unix_ms_now(),
         routine_sha256: None,
+        changes: state::Changes::default(),
     })
     .unwrap();
     // the next save was cut off after writing half its temporary file

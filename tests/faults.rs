@@ -501,6 +501,7 @@ fn a_saved_session_with_values_out_of_bounds_is_refused_not_played() {
         paused: false,
         started_at_ms: 1_700_000_000_000,
         routine_sha256: None,
+        changes: Default::default(),
     };
     massage_cue::state::StateFile::new(home.state_dir().join("session.json"))
         .save(&saved)

@@ -21,6 +21,7 @@ mod closed_pipe;
 mod daemon_mpris;
 mod daemon_socket;
 mod daemon_sound;
+mod daemon_time;
 mod desktop;
 mod faults;
 mod files_and_bounds;

@@ -47,12 +47,18 @@ pub(super) fn make_plan(
     progress: &Progress,
 ) -> Result<(Arc<Plan>, Clips), plan::PlanError> {
     let plan = Arc::new(voice.plan_with(routine, options, progress)?);
+    let clips = for_plan(&plan, voice);
+    Ok((plan, clips))
+}
+
+/// Pairs every cue of `plan` with its clip, decoded ahead.
+pub(super) fn for_plan(plan: &Arc<Plan>, voice: &Arc<Voice>) -> Clips {
     let clips = Clips {
         slots: Arc::new(plan.cues.iter().map(|_| OnceLock::new()).collect()),
         voice: Arc::clone(voice),
     };
-    prefetch(&clips, &plan);
-    Ok((plan, clips))
+    prefetch(&clips, plan);
+    clips
 }
 
 /// Decodes clips in timeline order beside the session, so the first cue

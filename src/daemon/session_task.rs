@@ -36,11 +36,12 @@ use crate::paths::Paths;
 use crate::plan::{self, Cue, Plan};
 use crate::playback::{self, Clock, Handed, Playback};
 use crate::protocol::{
-    self, ErrorKind, Request, Response, SessionState, SpokenCue, StartOptions, Status,
+    self, ErrorKind, MAX_CHANGE_MS, Request, Response, SessionState, SpokenCue, StartOptions,
+    Status,
 };
 use crate::routine::{self, Routine};
 use crate::session::{Session, State};
-use crate::state::{self, SavedOptions, SavedSession};
+use crate::state::{self, Changes, Replan, SavedOptions, SavedSession};
 use crate::voice::{Progress, Voice, VoiceSettings};
 
 /// How many updates a subscriber may fall behind before it is sent a fresh
@@ -87,6 +88,7 @@ struct Ready {
     path: PathBuf,
     /// The routine file's SHA-256, read before it was parsed.
     sha256: Option<String>,
+    routine: Arc<Routine>,
     options: plan::Options,
     plan: Arc<Plan>,
     clips: Clips,
@@ -130,6 +132,7 @@ impl Job {
         Ok(Ready {
             path,
             sha256,
+            routine: Arc::new(routine),
             options,
             plan,
             clips,
@@ -145,7 +148,14 @@ struct Active {
     routine_path: PathBuf,
     /// The SHA-256 of the routine file it was planned from.
     routine_sha256: Option<String>,
+    /// The routine as it was read when the session started: a change under
+    /// way is planned from it, whatever the file says now.
+    routine: Arc<Routine>,
     options: plan::Options,
+    /// The changes made to the plan so far, saved to make it again.
+    changes: Changes,
+    /// The over-run said last, so that a skip says it only when it changes.
+    said_over: Option<String>,
     session: Session,
     /// The clip of every cue of the plan, by index.
     clips: Clips,
@@ -276,12 +286,14 @@ impl SessionTask {
                 ));
             }
             let routine = read_routine(&saved.routine).map_err(|Refusal(_, why)| why)?;
-            clips::make_plan(&routine, &options, &voice, &Progress::default())
-                .map(|planned| (planned, sha256))
-                .map_err(|err| err.to_string())
+            let (plan, _) = clips::make_plan(&routine, &options, &voice, &Progress::default())
+                .map_err(|err| err.to_string())?;
+            let plan = replay(&voice, &routine, &options, plan, &saved.changes.replans);
+            let clips = clips::for_plan(&plan, &voice);
+            Ok(((Arc::new(routine), plan, clips), sha256))
         });
         match planned {
-            Ok(((plan, clips), sha256)) => {
+            Ok(((routine, plan, clips), sha256)) => {
                 tracing::info!(
                     "restored the session of {} at {} ms, paused",
                     plan.routine,
@@ -291,12 +303,17 @@ impl SessionTask {
                     "The session of {} was interrupted; it is paused where it was. Resume to carry on.",
                     plan.routine
                 ));
+                let booked = booking(&options);
                 self.active = Some(Active {
                     id: self.new_id(),
                     routine_path: saved.routine,
                     routine_sha256: Some(sha256),
+                    routine,
                     options,
-                    session: Session::paused_at(plan, saved.offset_ms),
+                    changes: saved.changes.clone(),
+                    said_over: None,
+                    session: Session::paused_at(plan, saved.offset_ms)
+                        .with_booking(booked, saved.changes.skipped_ms),
                     clips,
                     started_at_ms: saved.started_at_ms,
                     saved_at: None,
@@ -590,6 +607,8 @@ impl SessionTask {
             Request::NextStep => self.jump(now, Session::next_step),
             Request::PrevStep => self.jump(now, Session::prev_step),
             Request::RepeatStep => self.jump(now, Session::repeat_step),
+            Request::More { ms } => self.change(now, ms, true),
+            Request::Less { ms } => self.change(now, ms, false),
             Request::Stop => self.stop(now),
             // the daemon, not the session, shuts down; connections see to it
             Request::Shutdown => Err(Refusal(
@@ -661,7 +680,10 @@ impl SessionTask {
             id,
             routine_path: ready.path,
             routine_sha256: ready.sha256,
+            routine: ready.routine,
             options: ready.options,
+            changes: Changes::default(),
+            said_over: None,
             // stands still until the output is ready
             session: Session::paused_at(ready.plan, 0),
             clips: ready.clips,
@@ -705,7 +727,8 @@ impl SessionTask {
                     let _ = active.clips.get(0, cue);
                 }
                 let now = self.playback.clock().now();
-                active.session = Session::start(plan, now);
+                active.session = Session::start(plan, now)
+                    .with_booking(booking(&active.options), active.session.skipped());
                 let delay = std::time::Duration::from_millis(self.link.start_delay_ms());
                 tracing::info!(
                     "started {} from {}; first sound {} ms after the request, not counting {} ms \
@@ -835,10 +858,131 @@ impl SessionTask {
         if let Some(notice) = active.session.take_notice() {
             return Ok(Some(notice.to_string()));
         }
+        let booked = active.session.booked_total().is_some();
+        let pos = active.session.position(now);
+        let finished = active.session.state() == State::Finished;
         self.link.silence();
         self.message = None;
+        // under a booking, the steps after are fitted again
+        let over = if booked && !finished {
+            match self.replan(now, pos, 0) {
+                Ok(over) => over,
+                Err(Refusal(_, why)) => {
+                    tracing::warn!("cannot fit the rest of the session again: {why}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         self.after_change(now);
-        Ok(None)
+        let said = self.say_over_run(now, over, false);
+        Ok(said)
+    }
+
+    /// `more` (`longer`) or `less` by `ms`: the work under way changes, and
+    /// under a booking the steps after are fitted again. Says by how much
+    /// the booking is missed when it cannot be kept.
+    fn change(&mut self, now: Ms, ms: Ms, longer: bool) -> Result<Option<String>, Refusal> {
+        let word = if longer { "more" } else { "less" };
+        if !(1_000..=MAX_CHANGE_MS).contains(&ms) {
+            return Err(Refusal::bad_input(format!(
+                "{word}: {} is not a change it makes: give 1 second to {}",
+                plan::HumanMs(ms),
+                plan::HumanMs(MAX_CHANGE_MS)
+            )));
+        }
+        let active = self.session_mut()?;
+        let pos = active.session.position(now);
+        let before = active.session.plan().step_at(pos).map(|s| {
+            let step = &active.session.plan().steps[s];
+            (s, step.end_ms - step.start_ms)
+        });
+        let signed = if longer { ms as i64 } else { -(ms as i64) };
+        let over = self.replan(now, pos, signed)?;
+        let Some(active) = &self.active else {
+            return Ok(None);
+        };
+        let mut said = match before {
+            Some((s, length)) => {
+                let step = &active.session.plan().steps[s];
+                let now_length = step.end_ms - step.start_ms;
+                let changed = plan::HumanMs(now_length.abs_diff(length));
+                let label = active
+                    .session
+                    .status(now)
+                    .stretch
+                    .map_or(String::new(), |st| format!(", {st}"));
+                format!("{}{label}: {changed} {word}.", step.name)
+            }
+            None => String::new(),
+        };
+        self.pump();
+        if let Some(over) = self.say_over_run(now, over, true) {
+            said.push(' ');
+            said.push_str(&over);
+        }
+        Ok(Some(said.trim().to_string()))
+    }
+
+    /// Changes the plan at `pos` by `change_ms` (0: fits it again to the
+    /// booking only), and goes on with it from where the session is.
+    /// Returns how far the booking is missed.
+    fn replan(&mut self, now: Ms, pos: Ms, change_ms: i64) -> Result<Option<i64>, Refusal> {
+        let voice = Arc::clone(&self.voice);
+        let active = self.session_mut()?;
+        let total_ms = active.session.booked_total();
+        let adjusted = tokio::task::block_in_place(|| {
+            plan::adjust(
+                &active.routine,
+                &active.options,
+                &*voice,
+                active.session.plan(),
+                pos,
+                change_ms,
+                total_ms,
+            )
+        })
+        .map_err(|err| Refusal(ErrorKind::NotNow, err.to_string()))?;
+        let plan = Arc::new(adjusted.plan);
+        active.changes.replans.push(Replan {
+            at_ms: pos,
+            change_ms,
+            total_ms,
+            values: plan.values.clone(),
+        });
+        active.clips = clips::for_plan(&plan, &voice);
+        active.session.replace_plan(plan, now);
+        Ok(adjusted.over_ms)
+    }
+
+    /// Says how far the booking will be missed, when by half a minute or
+    /// more: always after `more` or `less` (`asked`), after a skip only
+    /// when it differs from what was said last.
+    fn say_over_run(&mut self, now: Ms, over: Option<i64>, asked: bool) -> Option<String> {
+        let active = self.active.as_mut()?;
+        let text = over.and_then(plan::wording::over_run);
+        let new = text != active.said_over;
+        active.said_over.clone_from(&text);
+        let text = text.filter(|_| asked || new)?;
+        let pos = active.session.position(now);
+        let clip = tokio::task::block_in_place(|| self.voice.clip(&text));
+        if let Some(out) = self.link.out() {
+            match out.play(&clip) {
+                Ok(()) => self.link.played(now, clip.duration_ms()),
+                Err(err) => {
+                    self.sound_lost(now, &err);
+                    return Some(text);
+                }
+            }
+        }
+        self.publish(Some(&SpokenCue {
+            text: text.clone(),
+            kind: "notice".into(),
+            at_ms: pos,
+            duration_ms: clip.duration_ms(),
+        }));
+        Some(text)
     }
 
     fn stop(&mut self, now: Ms) -> Result<Option<String>, Refusal> {
@@ -940,6 +1084,10 @@ impl SessionTask {
             paused: active.session.state() != State::Running,
             started_at_ms: active.started_at_ms,
             routine_sha256: active.routine_sha256.clone(),
+            changes: Changes {
+                replans: active.changes.replans.clone(),
+                skipped_ms: active.session.skipped(),
+            },
         });
     }
 
@@ -1138,6 +1286,13 @@ impl SessionTask {
                 .step
                 .map(|i| status.elapsed_ms.saturating_sub(plan.steps[i].start_ms)),
             step_remaining_ms: status.step_remaining_ms,
+            ends_at_ms: matches!(
+                status.state,
+                State::Running | State::Paused | State::Waiting
+            )
+            .then(|| state::unix_ms_now() + status.remaining_ms),
+            booked_ms: booking(&active.options),
+            over_ms: active.session.over_ms(),
             message: self.message(),
             session: Some(active.id),
             preparing: self.preparing(),
@@ -1191,6 +1346,56 @@ fn fault_injection() {
     if std::env::var_os("MASSAGE_CUE_FAULT").is_some_and(|f| f == "panic-on-next") {
         panic!("fault injected: MASSAGE_CUE_FAULT=panic-on-next");
     }
+}
+
+/// The length booked for a session: `start --length`, not a length the
+/// configuration prefers.
+fn booking(options: &plan::Options) -> Option<Ms> {
+    options.length.filter(|_| !options.length_preferred)
+}
+
+/// `plan` with the changes made while it ran made again, in order; the
+/// first that cannot be made ends the replay, with a warning. Blocks while
+/// the voice renders phrases: call it where blocking is allowed.
+fn replay(
+    voice: &Voice,
+    routine: &Routine,
+    options: &plan::Options,
+    mut plan: Arc<Plan>,
+    replans: &[Replan],
+) -> Arc<Plan> {
+    for replan in replans {
+        let made = if replan.values.is_empty() {
+            plan::adjust(
+                routine,
+                options,
+                voice,
+                &plan,
+                replan.at_ms,
+                replan.change_ms,
+                replan.total_ms,
+            )
+            .map(|adjusted| adjusted.plan)
+        } else {
+            plan::replay(
+                routine,
+                options,
+                voice,
+                &plan,
+                replan.at_ms,
+                replan.change_ms,
+                &replan.values,
+            )
+        };
+        match made {
+            Ok(made) => plan = Arc::new(made),
+            Err(err) => {
+                tracing::warn!("the session's changes cannot be made again: {err}");
+                break;
+            }
+        }
+    }
+    plan
 }
 
 fn read_routine(path: &Path) -> Result<Routine, Refusal> {

@@ -34,6 +34,7 @@ use crate::speech::ClipLengths;
 
 use super::choice::{self, Knob};
 use super::{CueKind, FIT_CUES, Options, Plan, PlannedStep, WorkKind, fit, timeline};
+use crate::routine::limits::{MAX_HOLD, MAX_REPS, MAX_TIME};
 
 /// The least timed work `less` leaves in a stretch.
 pub const MIN_TIMED: Ms = 5_000;
@@ -62,7 +63,11 @@ pub enum AdjustError {
     /// `less` would take the work under its least.
     #[error("this stretch cannot be shortened any further")]
     NoRoom,
-    /// The plan was not made from this routine.
+    /// `more` would take the work past the most a routine may ask.
+    #[error("this stretch cannot be lengthened any further")]
+    AtMost,
+    /// The plan was not made from this routine, or values to make it
+    /// again are out of bounds.
     #[error("the session's plan does not match its routine")]
     Mismatch,
 }
@@ -84,45 +89,16 @@ pub fn adjust(
     if plan.values.len() != knobs.len() || plan.steps.len() != routine.steps.len() {
         return Err(AdjustError::Mismatch);
     }
-    let phrase = plan
-        .cues
-        .iter()
-        .find(|c| c.kind == CueKind::Length)
-        .map(|c| c.text.clone());
-    let build =
-        |values: &[u64]| timeline::build(routine, options, lengths, values, phrase.as_deref());
-
-    // Where the plan changes (the stretch it changes from) and the first
-    // step that may be fitted again.
-    let (splice, free_from) = if change_ms != 0 {
-        let i = plan.stretch_at(at).ok_or(AdjustError::NoWork)?;
-        plan.stretches[i].work.ok_or(AdjustError::NoWork)?;
-        (Some(i), plan.stretches[i].step + 1)
-    } else {
-        match plan.step_at(at) {
-            Some(s) if at <= plan.steps[s].start_ms => {
-                let first = plan.stretches.iter().position(|st| st.step == s);
-                (first, s)
-            }
-            Some(s) => (plan.stretch_at(at), s + 1),
-            None if plan.steps.first().is_some_and(|s| at < s.start_ms) => (None, 0),
-            None => {
-                // the closing: nothing is left to change
-                return Ok(Adjusted {
-                    over_ms: booked.map(|b| signed(plan.total_ms) - signed(b)),
-                    plan: plan.clone(),
-                });
-            }
-        }
+    let build = builder(routine, options, lengths, plan);
+    let Some((splice, free_from)) = change_point(plan, at, change_ms)? else {
+        // the closing: nothing is left to change
+        return Ok(Adjusted {
+            over_ms: booked.map(|b| signed(plan.total_ms) - signed(b)),
+            plan: plan.clone(),
+        });
     };
-    // Once its work has begun, the stretch changes from there: its
-    // announcement, said already, may have other words now.
-    let begun = splice.is_some_and(|i| at >= work_start(plan, i));
-    let splice_at = |p: &Plan| match splice {
-        Some(i) if begun => work_start(p, i),
-        Some(i) => p.stretches[i].start_ms,
-        None => 0,
-    };
+    let begun = has_begun(plan, splice, at);
+    let splice_at = |p: &Plan| splice_point(p, splice, begun);
     let old_pos = splice_at(plan);
 
     let mut values = plan.values.clone();
@@ -187,6 +163,122 @@ pub fn adjust(
     })
 }
 
+/// Makes again a change [`adjust()`] made: `plan` changed at `at` from
+/// the stretch under way (`change_ms` other than 0) or from where a skip
+/// landed, on to the plan of `values` (the changed plan's
+/// [`Plan::values`]), with no fitting. A session restored after a restart
+/// is brought back this way, change after change.
+pub fn replay(
+    routine: &Routine,
+    options: &Options,
+    lengths: &dyn ClipLengths,
+    plan: &Plan,
+    at: Ms,
+    change_ms: i64,
+    values: &[u64],
+) -> Result<Plan, AdjustError> {
+    let knobs = choice::knobs(routine);
+    let in_bounds = knobs.iter().zip(values).all(|(knob, &v)| {
+        if knob.coarse {
+            (knob.low..=knob.high).contains(&v)
+        } else if knob.unit == 1 {
+            (1..=knob.high.max(MAX_REPS)).contains(&v)
+        } else {
+            (1..=knob.high.max(MAX_TIME)).contains(&v)
+        }
+    });
+    if values.len() != knobs.len()
+        || !in_bounds
+        || plan.values.len() != knobs.len()
+        || plan.steps.len() != routine.steps.len()
+    {
+        return Err(AdjustError::Mismatch);
+    }
+    let build = builder(routine, options, lengths, plan);
+    let Some((splice, _)) = change_point(plan, at, change_ms)? else {
+        return Ok(plan.clone());
+    };
+    let begun = has_begun(plan, splice, at);
+    let old_pos = splice_point(plan, splice, begun);
+    let new = build(values);
+    let new_pos = splice_point(&new, splice, begun);
+    Ok(splice_plans(plan, new, old_pos, new_pos, splice))
+}
+
+/// Builds plans with the same opening as `plan`, for other values.
+fn builder<'a>(
+    routine: &'a Routine,
+    options: &'a Options,
+    lengths: &'a dyn ClipLengths,
+    plan: &Plan,
+) -> impl Fn(&[u64]) -> Plan + 'a {
+    let phrase = plan
+        .cues
+        .iter()
+        .find(|c| c.kind == CueKind::Length)
+        .map(|c| c.text.clone());
+    move |values: &[u64]| timeline::build(routine, options, lengths, values, phrase.as_deref())
+}
+
+/// Where the plan changes when the session is at `at`.
+struct ChangePoint {
+    /// The stretch it changes from; none in the opening.
+    splice: Option<usize>,
+    /// The first step that may be fitted again.
+    free_from: usize,
+}
+
+/// Where the plan changes at `at`: `None` in the closing, where nothing is
+/// left to change.
+fn change_point(
+    plan: &Plan,
+    at: Ms,
+    change_ms: i64,
+) -> Result<Option<(Option<usize>, usize)>, AdjustError> {
+    let point = if change_ms != 0 {
+        let i = plan.stretch_at(at).ok_or(AdjustError::NoWork)?;
+        plan.stretches[i].work.ok_or(AdjustError::NoWork)?;
+        ChangePoint {
+            splice: Some(i),
+            free_from: plan.stretches[i].step + 1,
+        }
+    } else {
+        match plan.step_at(at) {
+            // a skip landed at the start of a step: it may be fitted too
+            Some(s) if at <= plan.steps[s].start_ms => ChangePoint {
+                splice: plan.stretches.iter().position(|st| st.step == s),
+                free_from: s,
+            },
+            Some(s) => ChangePoint {
+                splice: plan.stretch_at(at),
+                free_from: s + 1,
+            },
+            None if plan.steps.first().is_some_and(|s| at < s.start_ms) => ChangePoint {
+                splice: None,
+                free_from: 0,
+            },
+            None => return Ok(None),
+        }
+    };
+    Ok(Some((point.splice, point.free_from)))
+}
+
+/// Where plan `p` changes from: the start of stretch `splice`, or of its
+/// work when that had `begun` where the session is (its announcement, said
+/// already, may have other words now); the session's start in the opening.
+fn splice_point(p: &Plan, splice: Option<usize>, begun: bool) -> Ms {
+    match splice {
+        Some(i) if begun => work_start(p, i),
+        Some(i) => p.stretches[i].start_ms,
+        None => 0,
+    }
+}
+
+/// Whether the work of stretch `splice` of `plan` has begun at `at`.
+fn has_begun(plan: &Plan, splice: Option<usize>, at: Ms) -> bool {
+    splice.is_some_and(|i| at >= work_start(plan, i))
+}
+
 /// Where the work of stretch `i` begins: its first count, tick, press or
 /// "Begin.", or its start when it has none.
 fn work_start(plan: &Plan, i: usize) -> Ms {
@@ -231,20 +323,27 @@ fn changed(
         .max(1) as i64;
     let each = change_ms / sharing;
     let now = plan.values[work.value];
-    let (unit, least, units) = match work.kind {
-        WorkKind::Timed => (1_000, MIN_TIMED, rounded(each, 1_000)),
-        WorkKind::Hold => (100, MIN_HOLD, rounded(each, 100)),
-        WorkKind::Reps { tempo } => (1, 1, rounded(each, signed(tempo.max(1)))),
+    let (unit, least, most, units) = match work.kind {
+        WorkKind::Timed => (1_000, MIN_TIMED, MAX_TIME, rounded(each, 1_000)),
+        WorkKind::Hold => (100, MIN_HOLD, MAX_HOLD, rounded(each, 100)),
+        WorkKind::Reps { tempo } => (1, 1, MAX_REPS, rounded(each, signed(tempo.max(1)))),
     };
-    // at least one unit, the way it was asked
+    // at least one unit, the way it was asked; never past what a routine
+    // may ask (nor further past it)
     let units = if units == 0 {
         change_ms.signum()
     } else {
         units
     };
-    let wanted = (signed(now) + units * unit).max(signed(least.min(now))) as u64;
+    let wanted = (signed(now) + units * unit)
+        .max(signed(least.min(now)))
+        .min(signed(most.max(now))) as u64;
     if wanted == now {
-        return Err(AdjustError::NoRoom);
+        return Err(if change_ms > 0 {
+            AdjustError::AtMost
+        } else {
+            AdjustError::NoRoom
+        });
     }
     let with = |value: u64| {
         let mut values = plan.values.clone();
@@ -557,6 +656,49 @@ mod tests {
         );
         let finish = |plan: &Plan| plan.steps[2].end_ms - plan.steps[2].start_ms;
         assert!(finish(&a.plan) >= finish(&p) + skipped - 1_000);
+    }
+
+    #[test]
+    fn a_change_is_made_again_from_its_values_alone() {
+        let r = routine();
+        let booked = 8 * 60_000;
+        let o = options(Some(booked));
+        let p = plan(&r, &o, &Words).unwrap();
+        let at = p.stretches[1].start_ms + 5_000;
+        let a = adjust(&r, &o, &Words, &p, at, 60_000, Some(booked)).unwrap();
+        let skip_to = a.plan.steps[2].start_ms;
+        let b = adjust(&r, &o, &Words, &a.plan, skip_to, 0, Some(booked + 20_000)).unwrap();
+        let again = replay(&r, &o, &Words, &p, at, 60_000, &a.plan.values).unwrap();
+        assert_eq!(again, a.plan);
+        let again = replay(&r, &o, &Words, &again, skip_to, 0, &b.plan.values).unwrap();
+        assert_eq!(again, b.plan);
+        // values that do not fit the routine, or are out of bounds, are not used
+        let mut wrong = b.plan.values.clone();
+        wrong.pop();
+        assert_eq!(
+            replay(&r, &o, &Words, &p, at, 60_000, &wrong),
+            Err(AdjustError::Mismatch)
+        );
+        let mut huge = b.plan.values.clone();
+        huge[3] = 4_000_000_000;
+        assert_eq!(
+            replay(&r, &o, &Words, &p, at, 60_000, &huge),
+            Err(AdjustError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn more_stops_at_the_most_a_routine_may_ask() {
+        let r = routine();
+        let p = plan(&r, &options(None), &Words).unwrap();
+        let at = p.stretches[2].start_ms + 500;
+        // an hour at 3 s a repetition is 1200 more: 1000 is the most
+        let a = adjust(&r, &options(None), &Words, &p, at, 3_600_000, None).unwrap();
+        assert_eq!(a.plan.steps[1].reps, Some(1000));
+        assert_eq!(
+            adjust(&r, &options(None), &Words, &a.plan, at, 60_000, None),
+            Err(AdjustError::AtMost)
+        );
     }
 
     #[test]
