@@ -54,11 +54,12 @@ pub enum Command {
     Prev(MoveArgs),
     /// Start this side, place, part, round or repetition again.
     Repeat(MoveArgs),
-    /// Give the current side, place, part or repetition more time: more
-    /// repetitions, a longer hold or longer timed work. With a booked
-    /// `--length`, the steps after it are shortened to end on time.
+    /// Give the work under way more time (a minute unless told): more
+    /// repetitions, longer holds or longer timed work, shared with the
+    /// rest of this step's sides and places. With a booked `--length`, the
+    /// steps after it are shortened to end on time.
     More(ChangeArgs),
-    /// Give the current side, place, part or repetition less time; with a
+    /// Give the work under way less time (a minute unless told); with a
     /// booked `--length`, the steps after it are lengthened to end on time.
     Less(ChangeArgs),
     /// Stop the session.

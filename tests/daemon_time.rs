@@ -341,6 +341,13 @@ fn bad_durations_are_refused_with_a_clear_message_and_exit_2() {
     assert_eq!(reply["kind"], "bad_request", "{reply}");
     // nothing changed
     assert_eq!(home.status()["remaining_ms"], before["remaining_ms"]);
+    // the help lists them
+    let help = stdout(&home.run(&["--help"]));
+    for line in ["\n  more ", "\n  less "] {
+        assert!(help.contains(line), "{help}");
+    }
+    let help = stdout(&home.run(&["more", "--help"]));
+    assert!(help.contains("[default: 1m]"), "{help}");
     // the command line's default is a minute
     let output = home.run(&["more"]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -393,4 +400,33 @@ tempo = "2s"
         "{}",
         stderr(&output)
     );
+}
+
+#[test]
+fn going_back_under_a_booking_is_fitted_too_and_a_preferred_length_is_no_booking() {
+    let (home, routine) = home();
+    let _daemon = home.daemon();
+    let booked = 5 * 60_000;
+    start_paused_in_the_first_step(&home, &routine, Some(booked));
+    let ahead = home.simple("next_step");
+    assert_eq!(ahead["step_name"], "Finish", "{ahead}");
+    // back to the start of the stroking: the finish gives back what it took
+    let back = home.simple("prev_step");
+    assert_eq!(back["step_name"], "Stroking", "{back}");
+    assert!(ms(&back, "over_ms").abs() <= 1_000, "{back}");
+    assert!(
+        ms(&back, "remaining_ms") < ms(&ahead, "remaining_ms") + 30_000,
+        "{back} after {ahead}"
+    );
+
+    // a length the configuration prefers is planned, not booked
+    let (home, routine) = self::home();
+    home.config("[session]\nlength = \"5m\"\n");
+    let _daemon = home.daemon();
+    let status = start_paused_in_the_first_step(&home, &routine, None);
+    assert!(status["booked_ms"].is_null(), "{status}");
+    assert!(status["over_ms"].is_null(), "{status}");
+    // (planned to it all the same: at level mid it would be 6 minutes and more)
+    let total = ms(&status, "elapsed_ms") + ms(&status, "remaining_ms");
+    assert!((total - 300_000).abs() <= 5_000, "{status}");
 }

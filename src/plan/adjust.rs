@@ -688,6 +688,52 @@ mod tests {
     }
 
     #[test]
+    fn in_a_step_in_parts_the_part_under_way_changes() {
+        let mut group = step("Legs", timed(1_000, 1_000));
+        group.work = Work::Group {
+            parts: vec![
+                step("Stroking", timed(30_000, 30_000)),
+                step("Kneading", counted(10, 10, 2_000)),
+            ],
+        };
+        let r = fixtures::routine("Parts", vec![group]);
+        let p = plan(&r, &options(None), &Words).unwrap();
+        let kneading = p
+            .stretches
+            .iter()
+            .position(|s| s.label == "Kneading")
+            .unwrap();
+        let at = p.stretches[kneading].start_ms + 100;
+        let a = adjust(&r, &options(None), &Words, &p, at, 20_000, None).unwrap();
+        well_formed(&a.plan);
+        // ten more repetitions of kneading; the stroking is as it was
+        let counts = a
+            .plan
+            .cues
+            .iter()
+            .filter(|c| c.kind == CueKind::Count)
+            .count();
+        assert_eq!(counts, 20);
+        assert_eq!(a.plan.values[..4], p.values[..4]);
+        let at = p.stretches[0].start_ms + 100;
+        let b = adjust(&r, &options(None), &Words, &p, at, 20_000, None).unwrap();
+        assert_eq!(b.plan.values[2], 50_000, "the stroking's time");
+    }
+
+    #[test]
+    fn less_leaves_timed_work_at_least_five_seconds() {
+        let r = routine();
+        let p = plan(&r, &options(None), &Words).unwrap();
+        let at = p.stretches[3].start_ms + 100;
+        let a = adjust(&r, &options(None), &Words, &p, at, -3_600_000, None).unwrap();
+        assert_eq!(a.plan.values[5], MIN_TIMED);
+        assert_eq!(
+            adjust(&r, &options(None), &Words, &a.plan, at, -1_000, None),
+            Err(AdjustError::NoRoom)
+        );
+    }
+
+    #[test]
     fn more_stops_at_the_most_a_routine_may_ask() {
         let r = routine();
         let p = plan(&r, &options(None), &Words).unwrap();
