@@ -430,3 +430,33 @@ fn going_back_under_a_booking_is_fitted_too_and_a_preferred_length_is_no_booking
     let total = ms(&status, "elapsed_ms") + ms(&status, "remaining_ms");
     assert!((total - 300_000).abs() <= 5_000, "{status}");
 }
+
+#[test]
+fn more_while_running_goes_on_counting_with_no_count_said_twice() {
+    let (home, routine) = home();
+    let _daemon = home.daemon();
+    home.ok(json!({
+        "version": 1,
+        "request": "start",
+        "routine": routine.to_str().unwrap(),
+    }));
+    let mut watch = home.connect();
+    watch.ok(request("subscribe"));
+    let mut counts: Vec<u64> = Vec::new();
+    let mut asked = false;
+    wait_until("four counts after more", PATIENCE, || {
+        let update = watch.reply().expect("an update");
+        if update["cue"]["kind"] == "count" {
+            counts.push(update["cue"]["text"].as_str().unwrap().parse().unwrap());
+        }
+        if counts.len() == 2 && !asked {
+            asked = true;
+            let reply = change(&home, "more", 60_000);
+            assert_eq!(reply["status"]["reps"], 60, "{reply}");
+        }
+        counts.len() >= 6
+    });
+    // no count said twice, in order, from before the change to after it
+    // (a count may be dropped, never repeated, when the machine stalls)
+    assert!(counts.windows(2).all(|w| w[1] > w[0]), "{counts:?}");
+}
