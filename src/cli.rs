@@ -99,6 +99,15 @@ pub enum Command {
     /// Run the daemon as a systemd user service.
     #[command(subcommand)]
     Service(ServiceCommand),
+    /// Say which folders, voice, speech engine, sound output and microphone
+    /// were found, what is missing, and the command that fixes each.
+    Doctor,
+    /// Copy the voice pack and the bundled routines from a source folder
+    /// into $XDG_DATA_HOME/massage-cue (after `cargo install --path .`).
+    InstallData {
+        /// The massage-cue source folder (default: the current folder).
+        source: Option<PathBuf>,
+    },
 }
 
 /// What `service` does.

@@ -2,6 +2,7 @@
 //! into the library's options and calls into the library.
 
 mod check;
+mod doctor;
 mod error;
 mod routines;
 mod service;
@@ -55,6 +56,8 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Completions { shell } => shell::completions(shell),
         Command::Man => shell::man(),
         Command::Service(ServiceCommand::Install) => service::install(),
+        Command::Doctor => doctor::doctor(),
+        Command::InstallData { source } => doctor::install_data(source.as_deref()),
     }
 }
 

@@ -48,17 +48,20 @@ pub enum LookupError {
 }
 
 /// Every routine that can be named: the user's, then the bundled ones that
-/// the user's do not shadow; sorted by name within each.
+/// the user's do not shadow (from every data folder, the first of a name
+/// winning); sorted by name within each.
 pub fn routine_files(paths: &Paths) -> Vec<RoutineFile> {
     let mut found: BTreeMap<String, RoutineFile> = BTreeMap::new();
     let mut user = Vec::new();
     let mut bundled = Vec::new();
-    for (dir, origin) in [
-        (Some(paths.user_routines.as_path()), Origin::User),
-        (paths.bundled_routines.as_deref(), Origin::Bundled),
-    ] {
-        let Some(dir) = dir else { continue };
-        let Ok(entries) = fs::read_dir(dir) else {
+    let folders = std::iter::once((paths.user_routines.clone(), Origin::User)).chain(
+        paths
+            .bundled_routine_dirs()
+            .into_iter()
+            .map(|dir| (dir, Origin::Bundled)),
+    );
+    for (dir, origin) in folders {
+        let Ok(entries) = fs::read_dir(&dir) else {
             continue;
         };
         for entry in entries.flatten() {
@@ -144,7 +147,7 @@ mod tests {
         fs::write(bundled.join("notes.txt"), "").unwrap();
         let mut paths = Paths::resolve(&env_in(&dir)).unwrap();
         paths.user_routines = user.clone();
-        paths.bundled_routines = Some(bundled.clone());
+        paths.routines_var = Some(bundled.clone());
 
         assert_eq!(
             find_routine("mine", &paths).unwrap(),
@@ -188,5 +191,43 @@ mod tests {
         );
         let err = find_routine("./nowhere.toml", &paths).unwrap_err();
         assert!(matches!(err, LookupError::NoFile(_)));
+    }
+
+    #[test]
+    fn bundled_routines_come_from_every_data_folder_the_first_of_a_name_winning() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let home = dir.join("data-home/massage-cue/routines");
+        let system = dir.join("usr/massage-cue/routines");
+        fs::create_dir_all(&home).unwrap();
+        fs::create_dir_all(&system).unwrap();
+        fs::write(home.join("lower-back.toml"), "").unwrap();
+        fs::write(system.join("lower-back.toml"), "").unwrap();
+        fs::write(system.join("hip-knee-mobility.toml"), "").unwrap();
+        let env = crate::paths::Environment {
+            xdg_data_home: Some(dir.join("data-home").into()),
+            xdg_data_dirs: Some(dir.join("usr").into()),
+            ..env_in(&dir)
+        };
+        let paths = Paths::resolve(&env).unwrap();
+        let found: Vec<_> = routine_files(&paths)
+            .into_iter()
+            .map(|f| (f.name, f.path, f.origin))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "hip-knee-mobility".to_owned(),
+                    system.join("hip-knee-mobility.toml"),
+                    Origin::Bundled
+                ),
+                (
+                    "lower-back".to_owned(),
+                    home.join("lower-back.toml"),
+                    Origin::Bundled
+                ),
+            ]
+        );
     }
 }

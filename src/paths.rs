@@ -1,7 +1,20 @@
 //! Where massage-cue keeps its files: the XDG folders for the
-//! configuration, state and cache, the socket, and the bundled routines.
+//! configuration, state and cache, the socket, and the data folders where
+//! the voice pack and the bundled routines are looked for.
+//!
+//! The data folders, first first: beside the program (a source checkout
+//! holding `sounds/` and `routines/` around the executable), then
+//! `$XDG_DATA_HOME/massage-cue` (`~/.local/share/massage-cue`), then
+//! `massage-cue` in each `$XDG_DATA_DIRS` entry (by default
+//! `/usr/local/share:/usr/share`), and last the `share/massage-cue` of the
+//! prefix the program is installed in (`/opt/mc/bin/massage-cue`:
+//! `/opt/mc/share/massage-cue`). The voice pack is the first one found;
+//! bundled routines are looked for in all of them, the first of a name
+//! winning. `$MASSAGE_CUE_SOUNDS` and `$MASSAGE_CUE_ROUTINES` name one
+//! folder instead.
 
 use std::ffi::OsString;
+use std::fmt;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -13,6 +26,18 @@ use crate::config::Config;
 
 /// The application's folder name under each XDG base folder.
 const APP: &str = "massage-cue";
+
+/// The variable that names the bundled routines folder, overriding the
+/// data folders.
+pub const ROUTINES_VAR: &str = "MASSAGE_CUE_ROUTINES";
+
+/// The variable that names the `sounds/` folder, overriding the data
+/// folders.
+pub const SOUNDS_VAR: &str = "MASSAGE_CUE_SOUNDS";
+
+/// `$XDG_DATA_DIRS` when it is unset or empty, as the XDG base directory
+/// specification gives it.
+const DEFAULT_DATA_DIRS: &str = "/usr/local/share:/usr/share";
 
 /// The longest path a Unix socket address holds (`sun_path` less its NUL).
 const MAX_SOCKET_PATH: usize = 107;
@@ -26,10 +51,14 @@ pub struct Environment {
     pub xdg_state_home: Option<OsString>,
     pub xdg_cache_home: Option<OsString>,
     pub xdg_runtime_dir: Option<OsString>,
+    pub xdg_data_home: Option<OsString>,
+    pub xdg_data_dirs: Option<OsString>,
     pub tmpdir: Option<OsString>,
     /// `$MASSAGE_CUE_ROUTINES`: the bundled routines folder.
     pub routines: Option<OsString>,
-    /// The running executable, to find the bundled routines beside it.
+    /// `$MASSAGE_CUE_SOUNDS`: the `sounds/` folder.
+    pub sounds: Option<OsString>,
+    /// The running executable, to find the data beside it.
     pub exe: Option<PathBuf>,
     /// The effective user id.
     pub uid: u32,
@@ -50,8 +79,11 @@ impl Environment {
             xdg_state_home: var("XDG_STATE_HOME"),
             xdg_cache_home: var("XDG_CACHE_HOME"),
             xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
+            xdg_data_home: var("XDG_DATA_HOME"),
+            xdg_data_dirs: var("XDG_DATA_DIRS"),
             tmpdir: var("TMPDIR"),
-            routines: var("MASSAGE_CUE_ROUTINES"),
+            routines: var(ROUTINES_VAR),
+            sounds: var(SOUNDS_VAR),
             exe: std::env::current_exe().ok(),
             uid: rustix::process::geteuid().as_raw(),
         }
@@ -65,9 +97,15 @@ pub struct Paths {
     pub config_file: PathBuf,
     /// `$XDG_CONFIG_HOME/massage-cue/routines/`.
     pub user_routines: PathBuf,
-    /// The bundled routines: `$MASSAGE_CUE_ROUTINES`, or the `routines/`
-    /// folder found beside the executable.
-    pub bundled_routines: Option<PathBuf>,
+    /// `$XDG_DATA_HOME/massage-cue/`: data installed for this user alone.
+    pub data_home: PathBuf,
+    /// Where the voice pack and the bundled routines are looked for, first
+    /// first (see the module documentation).
+    pub data_dirs: Vec<DataDir>,
+    /// `$MASSAGE_CUE_ROUTINES`: when set, the only bundled routines folder.
+    pub routines_var: Option<PathBuf>,
+    /// `$MASSAGE_CUE_SOUNDS`: when set, the only `sounds/` folder.
+    pub sounds_var: Option<PathBuf>,
     /// `$XDG_STATE_HOME/massage-cue/`: saved session, history, daemon log.
     pub state_dir: PathBuf,
     /// `$XDG_CACHE_HOME/massage-cue/`: rendered speech.
@@ -77,6 +115,35 @@ pub struct Paths {
     /// Whether `socket` is in the fallback folder that massage-cue creates
     /// and must keep private itself.
     pub private_socket_dir: bool,
+}
+
+/// A folder where massage-cue's data (`sounds/`, `routines/`) may be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataDir {
+    pub path: PathBuf,
+    pub from: DataFrom,
+}
+
+/// Why a data folder is looked in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataFrom {
+    /// Found around the executable: a source checkout (searched first), or
+    /// the `share/massage-cue` of the prefix it is installed in (last).
+    Program,
+    /// `$XDG_DATA_HOME`.
+    DataHome,
+    /// An entry of `$XDG_DATA_DIRS`.
+    DataDirs,
+}
+
+impl fmt::Display for DataFrom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DataFrom::Program => "beside the program",
+            DataFrom::DataHome => "XDG_DATA_HOME",
+            DataFrom::DataDirs => "XDG_DATA_DIRS",
+        })
+    }
 }
 
 /// Why the paths could not be worked out or made ready.
@@ -141,14 +208,14 @@ impl Paths {
                 )
             }
         };
-        let bundled_routines = match env.routines.as_ref() {
-            Some(dir) => Some(PathBuf::from(dir)),
-            None => env.exe.as_deref().and_then(bundled_beside),
-        };
+        let data_home = base(&env.xdg_data_home, "XDG_DATA_HOME", ".local/share")?.join(APP);
         let paths = Paths {
             config_file: config.join("config.toml"),
             user_routines: config.join("routines"),
-            bundled_routines,
+            data_dirs: data_dirs(env, &data_home),
+            data_home,
+            routines_var: env.routines.as_ref().map(PathBuf::from),
+            sounds_var: env.sounds.as_ref().map(PathBuf::from),
             state_dir,
             cache_dir,
             socket,
@@ -173,6 +240,36 @@ impl Paths {
             return Err(PathsError::SocketPathTooLong(self.socket.clone()));
         }
         Ok(())
+    }
+
+    /// The folders the bundled routines are looked for in, first first:
+    /// `$MASSAGE_CUE_ROUTINES` alone when it is set, otherwise the
+    /// `routines/` of every data folder that has one.
+    pub fn bundled_routine_dirs(&self) -> Vec<PathBuf> {
+        match &self.routines_var {
+            Some(dir) => vec![dir.clone()],
+            None => self.existing("routines"),
+        }
+    }
+
+    /// The `sounds/` folders the voice pack may be in, first first:
+    /// `$MASSAGE_CUE_SOUNDS` alone when it is set (used as given, so a wrong
+    /// setting shows up instead of another pack being used quietly),
+    /// otherwise the `sounds/` of every data folder that has one.
+    pub fn sound_dirs(&self) -> Vec<PathBuf> {
+        match &self.sounds_var {
+            Some(dir) => vec![dir.clone()],
+            None => self.existing("sounds"),
+        }
+    }
+
+    /// `name` in every data folder where it is a folder.
+    fn existing(&self, name: &str) -> Vec<PathBuf> {
+        self.data_dirs
+            .iter()
+            .map(|dir| dir.path.join(name))
+            .filter(|dir| dir.is_dir())
+            .collect()
     }
 
     /// The saved position of an interrupted session.
@@ -249,18 +346,47 @@ fn create_private_dir(dir: &Path) -> Result<(), PathsError> {
         })
 }
 
-/// The bundled `routines/` folder for an executable: in a source tree
-/// (`target/debug/massage-cue`) the nearest folder above it holding both
-/// `routines/` and `sounds/`; when installed, `../share/massage-cue/routines`.
-fn bundled_beside(exe: &Path) -> Option<PathBuf> {
-    let dir = exe.parent()?;
-    for ancestor in dir.ancestors().take(5) {
-        if ancestor.join("routines").is_dir() && ancestor.join("sounds").is_dir() {
-            return Some(ancestor.join("routines"));
+/// The data folders in the order they are searched: a source tree around
+/// the program, then `data_home`, then each absolute `$XDG_DATA_DIRS`
+/// entry, then the prefix the program is installed in; each folder once.
+fn data_dirs(env: &Environment, data_home: &Path) -> Vec<DataDir> {
+    let mut dirs: Vec<DataDir> = Vec::new();
+    let mut add = |path: PathBuf, from: DataFrom| {
+        if !dirs.iter().any(|d| d.path == path) {
+            dirs.push(DataDir { path, from });
+        }
+    };
+    let exe_dir = env.exe.as_deref().and_then(Path::parent);
+    if let Some(tree) = exe_dir.and_then(source_tree) {
+        add(tree, DataFrom::Program);
+    }
+    add(data_home.to_owned(), DataFrom::DataHome);
+    let list = env
+        .xdg_data_dirs
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DATA_DIRS.into());
+    for dir in std::env::split_paths(&list).filter(|p| p.is_absolute()) {
+        add(dir.join(APP), DataFrom::DataDirs);
+    }
+    // PREFIX/bin/massage-cue: PREFIX/share/massage-cue, when it exists
+    if let Some(prefix) = exe_dir.and_then(Path::parent) {
+        let shared = prefix.join("share").join(APP);
+        if shared.is_dir() {
+            add(shared, DataFrom::Program);
         }
     }
-    let shared = dir.parent()?.join("share").join(APP).join("routines");
-    shared.is_dir().then_some(shared)
+    dirs
+}
+
+/// The source tree around a program's folder (`target/debug`, or
+/// `target/debug/deps` for a test binary): the nearest folder at most four
+/// levels above it that holds both `routines/` and `sounds/`.
+fn source_tree(exe_dir: &Path) -> Option<PathBuf> {
+    exe_dir
+        .ancestors()
+        .take(5)
+        .find(|a| a.join("routines").is_dir() && a.join("sounds").is_dir())
+        .map(Path::to_owned)
 }
 
 /// A user with home `dir`, uid 1234, and no XDG variables, for tests.
@@ -295,7 +421,7 @@ mod tests {
         assert_eq!(paths.cache_dir, Path::new("/k/massage-cue"));
         assert_eq!(paths.socket, Path::new("/r/massage-cue.sock"));
         assert!(!paths.private_socket_dir);
-        assert_eq!(paths.bundled_routines.as_deref(), Some(Path::new("/b")));
+        assert_eq!(paths.bundled_routine_dirs(), [Path::new("/b")]);
         assert_eq!(paths.state_file(), Path::new("/s/massage-cue/session.json"));
         assert_eq!(
             paths.history_file(),
@@ -388,14 +514,162 @@ mod tests {
         assert!(err.to_string().contains("belongs to user"), "{err}");
     }
 
+    /// The data folders of `env`, as (path, where from).
+    fn data_of(env: &Environment) -> Vec<(PathBuf, DataFrom)> {
+        Paths::resolve(env)
+            .unwrap()
+            .data_dirs
+            .into_iter()
+            .map(|d| (d.path, d.from))
+            .collect()
+    }
+
     #[test]
-    fn bundled_routines_are_found_beside_the_executable_in_the_source_tree() {
+    fn data_is_looked_for_in_the_xdg_data_folders_by_default() {
+        let env = Environment {
+            exe: Some("/nowhere/bin/massage-cue".into()),
+            ..env_in(Path::new("/h"))
+        };
+        assert_eq!(
+            data_of(&env),
+            [
+                ("/h/.local/share/massage-cue".into(), DataFrom::DataHome),
+                ("/usr/local/share/massage-cue".into(), DataFrom::DataDirs),
+                ("/usr/share/massage-cue".into(), DataFrom::DataDirs),
+            ]
+        );
+        let paths = Paths::resolve(&env).unwrap();
+        assert_eq!(paths.data_home, Path::new("/h/.local/share/massage-cue"));
+    }
+
+    #[test]
+    fn xdg_data_variables_are_honoured_in_order_skipping_relative_entries() {
+        let env = Environment {
+            xdg_data_home: Some("/d".into()),
+            xdg_data_dirs: Some("/one:relative::/two/:/d".into()),
+            ..env_in(Path::new("/h"))
+        };
+        assert_eq!(
+            data_of(&env),
+            [
+                ("/d/massage-cue".into(), DataFrom::DataHome),
+                ("/one/massage-cue".into(), DataFrom::DataDirs),
+                ("/two/massage-cue".into(), DataFrom::DataDirs),
+            ]
+        );
+        // a relative XDG_DATA_HOME is ignored, as the specification asks
+        let env = Environment {
+            xdg_data_home: Some("rel".into()),
+            ..env
+        };
+        assert_eq!(data_of(&env)[0].0, Path::new("/h/.local/share/massage-cue"));
+    }
+
+    #[test]
+    fn a_source_tree_comes_first_and_an_install_prefix_last() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_owned();
-        fs::create_dir_all(dir.join("routines")).unwrap();
-        fs::create_dir_all(dir.join("sounds")).unwrap();
-        fs::create_dir_all(dir.join("target/debug")).unwrap();
-        let exe = dir.join("target/debug/massage-cue");
-        assert_eq!(bundled_beside(&exe), Some(dir.join("routines")));
+        for sub in ["repo/routines", "repo/sounds", "repo/target/debug/deps"] {
+            fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let base = Environment {
+            xdg_data_dirs: Some(dir.join("sys").into()),
+            ..env_in(&dir.join("home"))
+        };
+        let home_data = dir.join("home/.local/share/massage-cue");
+        let sys_data = dir.join("sys/massage-cue");
+        // the program built in the tree, and a test binary one level deeper
+        for exe in [
+            "repo/target/debug/massage-cue",
+            "repo/target/debug/deps/t-01",
+        ] {
+            let env = Environment {
+                exe: Some(dir.join(exe)),
+                ..base.clone()
+            };
+            assert_eq!(
+                data_of(&env),
+                [
+                    (dir.join("repo"), DataFrom::Program),
+                    (home_data.clone(), DataFrom::DataHome),
+                    (sys_data.clone(), DataFrom::DataDirs),
+                ]
+            );
+        }
+        // installed under a prefix: its share folder comes after the XDG ones
+        fs::create_dir_all(dir.join("opt/bin")).unwrap();
+        fs::create_dir_all(dir.join("opt/share/massage-cue")).unwrap();
+        let env = Environment {
+            exe: Some(dir.join("opt/bin/massage-cue")),
+            ..base.clone()
+        };
+        assert_eq!(
+            data_of(&env),
+            [
+                (home_data.clone(), DataFrom::DataHome),
+                (sys_data.clone(), DataFrom::DataDirs),
+                (dir.join("opt/share/massage-cue"), DataFrom::Program),
+            ]
+        );
+        // a prefix that is also a data folder is listed once, in its XDG place
+        let env = Environment {
+            exe: Some(dir.join("opt/bin/massage-cue")),
+            xdg_data_dirs: Some(dir.join("opt/share").into()),
+            ..base
+        };
+        assert_eq!(
+            data_of(&env),
+            [
+                (home_data, DataFrom::DataHome),
+                (dir.join("opt/share/massage-cue"), DataFrom::DataDirs),
+            ]
+        );
+    }
+
+    #[test]
+    fn routines_and_sounds_come_from_every_data_folder_unless_a_variable_names_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let list = format!(
+            "{}:{}",
+            dir.join("local").display(),
+            dir.join("usr").display()
+        );
+        let env = Environment {
+            xdg_data_home: Some(dir.join("home").into()),
+            xdg_data_dirs: Some(list.into()),
+            ..env_in(&dir)
+        };
+        for sub in [
+            "home/massage-cue/routines",
+            "local/massage-cue/sounds",
+            "usr/massage-cue/routines",
+            "usr/massage-cue/sounds",
+        ] {
+            fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        let paths = Paths::resolve(&env).unwrap();
+        assert_eq!(
+            paths.bundled_routine_dirs(),
+            [
+                dir.join("home/massage-cue/routines"),
+                dir.join("usr/massage-cue/routines")
+            ]
+        );
+        assert_eq!(
+            paths.sound_dirs(),
+            [
+                dir.join("local/massage-cue/sounds"),
+                dir.join("usr/massage-cue/sounds")
+            ]
+        );
+        let env = Environment {
+            routines: Some("/r".into()),
+            sounds: Some("/s".into()),
+            ..env
+        };
+        let paths = Paths::resolve(&env).unwrap();
+        assert_eq!(paths.bundled_routine_dirs(), [Path::new("/r")]);
+        assert_eq!(paths.sound_dirs(), [Path::new("/s")]);
     }
 }

@@ -31,8 +31,7 @@ mod phrase;
 mod tts;
 
 use std::collections::HashMap;
-use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -48,10 +47,7 @@ pub use pack::{INDEX_FILE, Pack, PackEntry, PackError};
 pub use phrase::phrase_key;
 pub use tts::{TtsEngine, TtsError};
 
-/// The variable that names the `sounds/` folder, overriding the search.
-pub const SOUNDS_VAR: &str = "MASSAGE_CUE_SOUNDS";
-/// Where a system-wide install keeps the sounds.
-pub const SYSTEM_SOUNDS: &str = "/usr/share/massage-cue/sounds";
+pub use crate::paths::SOUNDS_VAR;
 /// How long one phrase may take to render, unless configured.
 pub const DEFAULT_TTS_TIMEOUT: Duration = Duration::from_secs(10);
 /// The speech level rendered phrases are brought to, matching the pack.
@@ -143,7 +139,7 @@ impl VoiceSettings {
     /// the cache in `speech/` under the cache folder.
     pub fn from_config(voice: &VoiceConfig, paths: &Paths) -> VoiceSettings {
         VoiceSettings {
-            sounds_dir: locate_sounds(),
+            sounds_dir: locate_sounds(paths),
             cache_dir: Some(paths.cache_dir.join("speech")),
             command: voice.command.clone(),
             timeout: Duration::from_millis(voice.timeout),
@@ -503,51 +499,19 @@ pub fn on_path(program: &str) -> bool {
     })
 }
 
-/// Where the bundled `sounds/` folder (the voice pack, the tick and the
-/// chime) is at run time. Looked for in this order:
-/// 1. `$MASSAGE_CUE_SOUNDS`, when set: used as given, so a wrong setting
-///    shows up as a warning instead of another pack being used quietly;
-/// 2. a source tree around the executable: the nearest `sounds/` holding a
-///    voice index in the executable's folder or one of its four parents
-///    (`target/release/massage-cue` finds `../../sounds`, a test binary in
-///    `target/debug/deps` finds `../../../sounds`);
-/// 3. an installed layout: `<executable's folder>/../share/massage-cue/sounds`;
-/// 4. `/usr/share/massage-cue/sounds`.
-///
-/// `None` when none of them holds a voice index.
-pub fn locate_sounds() -> Option<PathBuf> {
-    locate_sounds_from(
-        std::env::var_os(SOUNDS_VAR),
-        std::env::current_exe().ok().as_deref(),
-        Path::new(SYSTEM_SOUNDS),
-    )
-}
-
-/// [`locate_sounds`] for a given variable, executable and system folder.
-pub fn locate_sounds_from(
-    var: Option<OsString>,
-    exe: Option<&Path>,
-    system: &Path,
-) -> Option<PathBuf> {
-    if let Some(dir) = var.filter(|v| !v.is_empty()) {
-        return Some(PathBuf::from(dir));
+/// Where the `sounds/` folder (the voice pack, the tick and the chime) is:
+/// `$MASSAGE_CUE_SOUNDS` when it is set, used as given (so a wrong setting
+/// shows up as a warning instead of another pack being used quietly);
+/// otherwise the first data folder's `sounds/` that holds a voice index
+/// (see [`Paths::sound_dirs`]). `None` when there is none.
+pub fn locate_sounds(paths: &Paths) -> Option<PathBuf> {
+    if let Some(dir) = &paths.sounds_var {
+        return Some(dir.clone());
     }
-    let has_index = |dir: &Path| dir.join(INDEX_FILE).is_file();
-    if let Some(exe_dir) = exe.and_then(Path::parent) {
-        for ancestor in exe_dir.ancestors().take(5) {
-            let candidate = ancestor.join("sounds");
-            if has_index(&candidate) {
-                return Some(candidate);
-            }
-        }
-        if let Some(prefix) = exe_dir.parent() {
-            let installed = prefix.join("share").join("massage-cue").join("sounds");
-            if has_index(&installed) {
-                return Some(installed);
-            }
-        }
-    }
-    has_index(system).then(|| system.to_owned())
+    paths
+        .sound_dirs()
+        .into_iter()
+        .find(|dir| dir.join(INDEX_FILE).is_file())
 }
 
 #[cfg(test)]

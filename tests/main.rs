@@ -22,6 +22,7 @@ mod daemon_mpris;
 mod daemon_socket;
 mod daemon_sound;
 mod daemon_time;
+mod data_dirs;
 mod desktop;
 mod faults;
 mod files_and_bounds;

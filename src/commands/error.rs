@@ -53,6 +53,11 @@ pub enum CommandError {
     UnitPathControl(PathBuf),
     #[error("cannot write {}: {source}", path.display())]
     Write { path: PathBuf, source: io::Error },
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    /// `doctor` found things a session needs missing (it printed them).
+    #[error("{count} {} missing; each has its fix above", if *count == 1 { "thing is" } else { "things are" })]
+    Missing { count: usize },
     /// Standard output could not be written; a reader that closed it early
     /// (`| head`) is no failure.
     #[error("cannot write to standard output: {0}")]
@@ -86,6 +91,8 @@ impl CommandError {
             | CommandError::UnitPath(_)
             | CommandError::UnitPathControl(_)
             | CommandError::Write { .. }
+            | CommandError::Read { .. }
+            | CommandError::Missing { .. }
             | CommandError::Output(_) => 1,
         }
     }

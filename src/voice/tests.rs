@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::time::Instant;
 
 use super::*;
@@ -553,54 +554,54 @@ fn clip_lengths_are_the_real_clips() {
 }
 
 #[test]
-fn the_sounds_folder_is_found_in_order() {
+fn the_sounds_folder_is_the_first_data_folder_holding_a_voice_index() {
     let d = tempfile::tempdir().unwrap();
     let root = d.path();
     let make = |p: &Path| {
         fs::create_dir_all(p.join("voice")).unwrap();
         fs::write(p.join(INDEX_FILE), "").unwrap();
     };
-    let system = root.join("usr/share/massage-cue/sounds");
-    let exe = root.join("repo/target/release/massage-cue");
-    fs::create_dir_all(exe.parent().unwrap()).unwrap();
+    let list = format!(
+        "{}:{}",
+        root.join("local").display(),
+        root.join("usr").display()
+    );
+    let env = crate::paths::Environment {
+        xdg_data_home: Some(root.join("home").into()),
+        xdg_data_dirs: Some(list.into()),
+        exe: Some(root.join("repo/target/release/massage-cue")),
+        ..crate::paths::env_in(root)
+    };
+    let paths = || Paths::resolve(&env).unwrap();
 
     // nothing anywhere
-    assert_eq!(locate_sounds_from(None, Some(&exe), &system), None);
+    assert_eq!(locate_sounds(&paths()), None);
     // the system folder
-    make(&system);
+    make(&root.join("usr/massage-cue/sounds"));
     assert_eq!(
-        locate_sounds_from(None, Some(&exe), &system),
-        Some(system.clone())
+        locate_sounds(&paths()),
+        Some(root.join("usr/massage-cue/sounds"))
     );
-    // an installed layout beats it
-    let installed = root.join("repo/target/share/massage-cue/sounds");
-    make(&installed);
+    // a sounds folder with no voice index is passed over
+    fs::create_dir_all(root.join("local/massage-cue/sounds")).unwrap();
     assert_eq!(
-        locate_sounds_from(None, Some(&exe), &system),
-        Some(installed)
+        locate_sounds(&paths()),
+        Some(root.join("usr/massage-cue/sounds"))
     );
-    // the source tree beats that
+    // the user's data folder beats it
+    make(&root.join("home/massage-cue/sounds"));
+    assert_eq!(
+        locate_sounds(&paths()),
+        Some(root.join("home/massage-cue/sounds"))
+    );
+    // a source tree around the program beats that
     make(&root.join("repo/sounds"));
-    assert_eq!(
-        locate_sounds_from(None, Some(&exe), &system),
-        Some(root.join("repo/sounds"))
-    );
-    // a test binary one level deeper finds it too
-    let test_exe = root.join("repo/target/debug/deps/massage_cue-0123");
-    assert_eq!(
-        locate_sounds_from(None, Some(&test_exe), &system),
-        Some(root.join("repo/sounds"))
-    );
+    fs::create_dir_all(root.join("repo/routines")).unwrap();
+    assert_eq!(locate_sounds(&paths()), Some(root.join("repo/sounds")));
     // and the variable beats everything, even when it names nothing useful
-    let var = root.join("elsewhere");
-    assert_eq!(
-        locate_sounds_from(Some(var.clone().into()), Some(&exe), &system),
-        Some(var)
-    );
-    assert_eq!(
-        locate_sounds_from(Some("".into()), Some(&exe), &system),
-        Some(root.join("repo/sounds"))
-    );
+    let mut with_var = paths();
+    with_var.sounds_var = Some(root.join("elsewhere"));
+    assert_eq!(locate_sounds(&with_var), Some(root.join("elsewhere")));
 }
 
 /// The bundled pack, as committed: every listed file decodes to the length

@@ -161,6 +161,8 @@ impl Home {
             .env("XDG_STATE_HOME", home.join("state"))
             .env("XDG_CONFIG_HOME", home.join("config"))
             .env("XDG_CACHE_HOME", home.join("cache"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("XDG_DATA_DIRS", home.join("data-dirs"))
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .env("MASSAGE_CUE_ROUTINES", &self.routines)
