@@ -126,10 +126,23 @@ pub enum ShellArg {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct DaemonArgs {
     /// Detach from the terminal and log to a file in the state folder.
     #[arg(long)]
     pub detach: bool,
+    #[command(subcommand)]
+    pub action: Option<DaemonAction>,
+}
+
+/// What to do with the running daemon instead of running one here.
+#[derive(Debug, Subcommand, Clone, Copy, PartialEq, Eq)]
+pub enum DaemonAction {
+    /// Stop the running daemon (its session's position is saved).
+    Stop,
+    /// Stop the running daemon and start a new one, detached, with this
+    /// terminal's environment (its sound server, its session bus).
+    Restart,
 }
 
 /// How a session is planned; shared by `start`, `plan` and `render`.

@@ -239,3 +239,55 @@ pub fn spawn_daemon(paths: &Paths) -> Result<Child, ClientError> {
     }
     command.spawn().map_err(ClientError::Spawn)
 }
+
+/// How long a daemon told to stop gets to be gone.
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The pid of the daemon holding the lock, as its lock file gives it, when
+/// that process is alive.
+pub fn running_pid(paths: &Paths) -> Option<u32> {
+    let pid: u32 = fs::read_to_string(paths.lock_file())
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+}
+
+/// What `stop_daemon` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// No daemon was running.
+    NotRunning,
+    /// The daemon, with its pid when its lock file gave it, is gone.
+    Daemon(Option<u32>),
+}
+
+/// Stops the running daemon (its session's position is saved) and waits
+/// until it is gone.
+pub fn stop_daemon(paths: &Paths) -> Result<Stopped, ClientError> {
+    let Some(mut client) = Client::connect_if_running(&paths.socket)? else {
+        return Ok(Stopped::NotRunning);
+    };
+    let pid = running_pid(paths);
+    client.call(&Request::Shutdown)?;
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    loop {
+        let listening = UnixStream::connect(&paths.socket).is_ok();
+        let alive = pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        if !listening && !alive {
+            return Ok(Stopped::Daemon(pid));
+        }
+        if Instant::now() >= deadline {
+            return Err(ClientError::Io(io::Error::new(
+                IoErrorKind::TimedOut,
+                format!(
+                    "the daemon{} was asked to stop but is still running after {} s",
+                    pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+                    STOP_TIMEOUT.as_secs()
+                ),
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

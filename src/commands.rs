@@ -10,9 +10,11 @@ mod shell;
 
 use std::io::{self, IsTerminal, Write};
 
-use crate::cli::{Cli, Command, DaemonArgs, ServiceCommand, SessionArgs, StartArgs, StatusArgs};
-use crate::client::Client;
-use crate::config::{Config, parse_ms, valid_tempo};
+use crate::cli::{
+    Cli, Command, DaemonAction, DaemonArgs, ServiceCommand, SessionArgs, StartArgs, StatusArgs,
+};
+use crate::client::{self, Client, Stopped};
+use crate::config::{Config, ConfigError, parse_ms, valid_tempo};
 use crate::daemon::DaemonOptions;
 use crate::follow::{self, FollowError};
 use crate::history::History;
@@ -61,11 +63,40 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
     }
 }
 
-/// `daemon [--detach]`: runs the service until it is told to stop.
+/// `daemon [--detach]`: runs the service until it is told to stop;
+/// `daemon stop|restart`: stops the running one (and starts another).
 fn daemon(args: &DaemonArgs) -> Result<(), CommandError> {
-    crate::daemon::run(&DaemonOptions {
-        detach: args.detach,
-    })?;
+    let Some(action) = args.action else {
+        crate::daemon::run(&DaemonOptions {
+            detach: args.detach,
+        })?;
+        return Ok(());
+    };
+    let (paths, broken) = socket_paths()?;
+    if let Some(err) = &broken {
+        warn_config(err);
+    }
+    let mut out = io::stdout().lock();
+    match client::stop_daemon(&paths)? {
+        Stopped::Daemon(Some(pid)) => writeln!(out, "Stopped the daemon (pid {pid}).")?,
+        Stopped::Daemon(None) => writeln!(out, "Stopped the daemon.")?,
+        Stopped::NotRunning if action == DaemonAction::Stop => {
+            writeln!(out, "No daemon was running.")?
+        }
+        Stopped::NotRunning => {}
+    }
+    if action == DaemonAction::Restart {
+        let mut started = Client::connect_or_start(&paths)?;
+        started.call(&Request::Status)?;
+        let pid = client::running_pid(&paths)
+            .map(|pid| format!(" (pid {pid})"))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "Started a daemon{pid} with this terminal's environment (its sound server and \
+             session bus)."
+        )?;
+    }
     Ok(())
 }
 
@@ -77,20 +108,39 @@ fn client_paths() -> Result<Paths, CommandError> {
 }
 
 /// The paths of a command that needs only the socket (`pause`, `stop`,
-/// `status`...): a configuration that cannot be read must not keep anyone
-/// from pausing or stopping a session. It is warned about, and the socket
-/// it would name is the usual one.
-fn socket_paths() -> Result<Paths, CommandError> {
+/// `status`...), and the configuration's mistake if it has one: a
+/// configuration that cannot be read must not keep anyone from pausing or
+/// stopping a session. The socket it would name is then the usual one.
+fn socket_paths() -> Result<(Paths, Option<ConfigError>), CommandError> {
     let paths = Paths::from_env()?;
     match Config::load(&paths.config_file) {
-        Ok(config) => Ok(paths.with_config(&config)?),
-        Err(err) => {
-            warn(&format!(
-                "{err}\n  (the configuration is not used for this command; fix it before the next \
-                 start)"
-            ));
-            Ok(paths)
+        Ok(config) => Ok((paths.with_config(&config)?, None)),
+        Err(err) => Ok((paths, Some(err))),
+    }
+}
+
+/// Warns that the configuration is not used for this command.
+fn warn_config(err: &ConfigError) {
+    warn(&format!(
+        "{err}\n  (the configuration is not used for this command; fix it before the next start)"
+    ));
+}
+
+/// A connection for a command that needs only the socket: to the running
+/// daemon, with a warning when the configuration is broken; one is started
+/// when none runs, which a broken configuration forbids (its mistake is
+/// the error).
+fn socket_client() -> Result<Client, CommandError> {
+    let (paths, broken) = socket_paths()?;
+    let Some(err) = broken else {
+        return Ok(Client::connect_or_start(&paths)?);
+    };
+    match Client::connect(&paths.socket) {
+        Ok(client) => {
+            warn_config(&err);
+            Ok(client)
         }
+        Err(_) => Err(err.into()),
     }
 }
 
@@ -133,6 +183,7 @@ fn start_options(args: &SessionArgs) -> Result<StartOptions, CommandError> {
         detail: args.detail,
         tempo: args.tempo,
         replace: false,
+        sound: None,
     })
 }
 
@@ -142,6 +193,7 @@ fn start(args: &StartArgs) -> Result<(), CommandError> {
     let paths = client_paths()?;
     let options = StartOptions {
         replace: args.replace,
+        sound: Some(crate::protocol::sound_environment()),
         ..start_options(&args.session)?
     };
     let path = find_routine(&args.routine, &paths)
@@ -160,8 +212,7 @@ fn start(args: &StartArgs) -> Result<(), CommandError> {
 
 /// `pause`, `resume`, `toggle`, `next`, `prev`, `repeat`, `stop`.
 fn control(request: &Request) -> Result<(), CommandError> {
-    let paths = socket_paths()?;
-    let mut client = Client::connect_or_start(&paths)?;
+    let mut client = socket_client()?;
     let (status, message) = client.call(request)?;
     print_outcome(&status, message.as_deref())
 }
@@ -177,8 +228,7 @@ fn print_outcome(status: &Status, message: Option<&str>) -> Result<(), CommandEr
 
 /// `status [--json] [--follow]`.
 fn status(args: &StatusArgs) -> Result<(), CommandError> {
-    let paths = socket_paths()?;
-    let mut client = Client::connect_or_start(&paths)?;
+    let mut client = socket_client()?;
     if args.follow {
         return follow_session(&mut client);
     }
@@ -204,7 +254,10 @@ fn follow_session(client: &mut Client) -> Result<(), CommandError> {
 
 /// `history`: past sessions, oldest first.
 fn history() -> Result<(), CommandError> {
-    let paths = socket_paths()?;
+    let (paths, broken) = socket_paths()?;
+    if let Some(err) = &broken {
+        warn_config(err);
+    }
     let log = History::new(paths.history_file())
         .read()
         .map_err(|source| CommandError::History {

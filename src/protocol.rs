@@ -109,6 +109,24 @@ pub struct StartOptions {
     /// the session.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub replace: bool,
+    /// The client's sound environment (see [`sound_environment`]), so
+    /// that the daemon can say when its own differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sound: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// The variables that say where a program's sound goes, as this process
+/// has them (those unset are left out).
+pub fn sound_environment() -> std::collections::BTreeMap<String, String> {
+    ["PULSE_SERVER", "PULSE_SINK", "PIPEWIRE_REMOTE"]
+        .into_iter()
+        .filter_map(|name| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| (name.to_owned(), v))
+        })
+        .collect()
 }
 
 /// What the daemon says back.
@@ -378,6 +396,7 @@ mod tests {
                     detail: Some(Detail::Full),
                     tempo: Some(0.8),
                     replace: true,
+                    sound: Some([("PULSE_SERVER".to_owned(), "unix:/p".to_owned())].into()),
                 },
             },
             Request::Pause,
@@ -605,6 +624,7 @@ mod tests {
                     detail,
                     tempo,
                     replace,
+                    sound: None,
                 })
         }
 

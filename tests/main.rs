@@ -18,6 +18,7 @@ mod audio_real;
 mod bad_routines;
 mod bundled_plans;
 mod closed_pipe;
+mod daemon_commands;
 mod daemon_mpris;
 mod daemon_socket;
 mod daemon_sound;

@@ -90,12 +90,14 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     let paths = paths.with_config(&config)?;
     let uid = rustix::process::geteuid().as_raw();
     paths.ensure_state_dir()?;
+    paths.ensure_socket_dir(uid)?;
+    // the daemon's place is claimed before it leaves the terminal, so that
+    // "already running" is said where it was asked for
+    let lock = DaemonLock::acquire(&paths.lock_file(), &paths.socket)?;
+    let (listener, socket) = Socket::bind(&paths.socket)?;
     if options.detach {
         detach(&paths)?;
     }
-    paths.ensure_socket_dir(uid)?;
-    let lock = DaemonLock::acquire(&paths.lock_file(), &paths.socket)?;
-    let (listener, socket) = Socket::bind(&paths.socket)?;
     tracing::info!(
         "massage-cue daemon {} listening on {} (pid {})",
         env!("CARGO_PKG_VERSION"),

@@ -45,6 +45,7 @@ mod tests {
                 tempo: Some(1.5),
                 length_ms: None,
                 replace: false,
+                sound: None,
             },
             base.clone(),
         );

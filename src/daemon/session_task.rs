@@ -74,6 +74,8 @@ struct Preparing {
     progress: Arc<Progress>,
     deadline: Instant,
     asked: std::time::Instant,
+    /// The client's sound environment, when it sent it.
+    sound: Option<std::collections::BTreeMap<String, String>>,
     reply: oneshot::Sender<Outcome>,
 }
 
@@ -474,6 +476,7 @@ impl SessionTask {
             return;
         }
         self.cancel_preparing("a later start took its place");
+        let sound = options.sound.clone();
         let id = self.new_id();
         let progress = Arc::new(Progress::default());
         let job = Job {
@@ -501,6 +504,7 @@ impl SessionTask {
             progress,
             deadline: Instant::now() + PREPARE_TIMEOUT,
             asked: std::time::Instant::now(),
+            sound,
             reply,
         });
         self.publish(None);
@@ -539,7 +543,14 @@ impl SessionTask {
         }
         let reply = match result {
             Ok(ready) => {
-                let notes = (!ready.plan.notes.is_empty()).then(|| ready.plan.notes.join("; "));
+                let notes: Vec<String> = ready
+                    .plan
+                    .notes
+                    .iter()
+                    .cloned()
+                    .chain(preparing.sound.as_ref().and_then(sound_differs))
+                    .collect();
+                let notes = (!notes.is_empty()).then(|| notes.join("; "));
                 self.install(id, ready, preparing.asked);
                 self.pump();
                 self.publish(None);
@@ -1336,6 +1347,33 @@ fn spoken(cue: &Cue) -> SpokenCue {
         at_ms: cue.at_ms,
         duration_ms: cue.duration_ms,
     }
+}
+
+/// What to say when the client's sound environment is not the daemon's:
+/// the daemon's sessions sound where it was started, which may be nowhere
+/// the client can hear.
+fn sound_differs(client: &std::collections::BTreeMap<String, String>) -> Option<String> {
+    let daemon = protocol::sound_environment();
+    if *client == daemon {
+        return None;
+    }
+    let show = |env: &std::collections::BTreeMap<String, String>| {
+        if env.is_empty() {
+            "none of PULSE_SERVER, PULSE_SINK, PIPEWIRE_REMOTE set".to_owned()
+        } else {
+            env.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    };
+    Some(format!(
+        "the daemon was started with another sound environment ({}) than this terminal's ({}), \
+         and its sessions sound where it was started; to use this terminal's, run \
+         `massage-cue daemon restart` here",
+        show(&daemon),
+        show(client)
+    ))
 }
 
 /// In a debug build only, `MASSAGE_CUE_FAULT=panic-on-next` makes the task
