@@ -487,16 +487,28 @@ impl SessionTask {
             options,
         };
         let report = self.prepared_tx.clone();
-        tokio::task::spawn_blocking(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()))
-                .unwrap_or_else(|_| {
-                    Err(Refusal(
-                        ErrorKind::Failed,
-                        "preparing the session failed unexpectedly; see the daemon's log".into(),
-                    ))
-                });
-            let _ = report.send(Prepared { id, result });
-        });
+        // a thread of its own, not the runtime's blocking pool: a daemon
+        // shutting down never waits for a speech engine that hangs
+        let spawned = std::thread::Builder::new()
+            .name("prepare".into())
+            .spawn(move || {
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run()))
+                    .unwrap_or_else(|_| {
+                        Err(Refusal(
+                            ErrorKind::Failed,
+                            "preparing the session failed unexpectedly; see the daemon's log"
+                                .into(),
+                        ))
+                    });
+                let _ = report.send(Prepared { id, result });
+            });
+        if let Err(err) = spawned {
+            let _ = reply.send(Outcome::Reply(Response::error(
+                ErrorKind::Failed,
+                format!("cannot prepare the session: {err}"),
+            )));
+            return;
+        }
         tracing::info!("preparing session {id}: {routine}");
         self.preparing = Some(Preparing {
             id,
