@@ -72,7 +72,11 @@ def _alsa_dirs():
 
 
 def build(name):
-    """The release binary, built if needed."""
+    """The release binary, built if needed; MASSAGE_CUE_BIN names another
+    one (its figures are then not those of the release build)."""
+    if os.environ.get("MASSAGE_CUE_BIN"):
+        log(name, "using", os.environ["MASSAGE_CUE_BIN"])
+        return os.environ["MASSAGE_CUE_BIN"]
     log(name, "cargo build --release")
     subprocess.run(["cargo", "build", "--quiet", "--release"], cwd=ROOT, check=True)
     target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
