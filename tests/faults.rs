@@ -625,3 +625,33 @@ fn a_saved_session_whose_routine_changed_or_went_is_kept_said_and_logged_not_res
         "{out:?}"
     );
 }
+
+#[test]
+fn a_state_folder_removed_mid_session_is_created_again_and_nothing_is_lost() {
+    let home = home();
+    let routine = home.routine("counted.toml", COUNTED);
+    let _daemon = home.daemon();
+    home.start(&routine);
+    wait_until("1 s of the session", PATIENCE, || {
+        elapsed(&home.status()) >= 1_000
+    });
+    fs::remove_dir_all(home.state_dir()).unwrap();
+    // the next repetition's save puts it back
+    wait_until("the saved position to be written again", PATIENCE, || {
+        home.state_dir().join("session.json").exists()
+    });
+    let stopped = home.simple("stop");
+    assert!(
+        stopped["message"].as_str().unwrap_or_default() == "Session stopped.",
+        "{stopped}"
+    );
+    assert_eq!(
+        history_lines(&home).len(),
+        1,
+        "the session is not in the history"
+    );
+    assert!(!home.state_dir().join("session.json").exists());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(home.state_dir()).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+}

@@ -2,6 +2,8 @@
 //! that it can carry on after a restart, and the history of sessions; with
 //! why either could not be written, said in every status until it can be.
 
+use std::os::unix::fs::DirBuilderExt;
+
 use crate::history::{Entry, History};
 use crate::paths::Paths;
 use crate::state::{SavedSession, StateFile};
@@ -66,7 +68,7 @@ impl Records {
 
     /// Saves the session's position atomically.
     pub(super) fn save(&mut self, saved: &SavedSession) {
-        match self.state_file.save(saved) {
+        match self.again_if_gone(self.state_file.path(), || self.state_file.save(saved)) {
             Ok(()) => {
                 if self.unsaved.take().is_some() {
                     tracing::info!("the session's position can be saved again");
@@ -90,7 +92,7 @@ impl Records {
     /// Forgets the saved position of a session that ended: nothing is left
     /// to keep, so a position that could not be saved is no longer news.
     pub(super) fn clear_saved(&mut self) {
-        match self.state_file.clear() {
+        match self.again_if_gone(self.state_file.path(), || self.state_file.clear()) {
             Ok(()) => self.unsaved = None,
             Err(err) => tracing::warn!(
                 "cannot remove the saved session {}: {err}",
@@ -101,7 +103,8 @@ impl Records {
 
     /// Writes a session to the history.
     pub(super) fn log(&mut self, entry: &Entry) {
-        self.unlogged = self.history.append(entry).err().map(|err| {
+        let appended = self.again_if_gone(self.history.path(), || self.history.append(entry));
+        self.unlogged = appended.err().map(|err| {
             let trouble = format!(
                 "Cannot write the session to the history {}: {err}; it is not counted.",
                 self.history.path().display()
@@ -109,6 +112,30 @@ impl Records {
             tracing::warn!("{trouble}");
             trouble
         });
+    }
+
+    /// Runs `write`; when it fails because the state folder holding `file`
+    /// was removed (by hand, or a cleaner), creates the folder again
+    /// (0700) and runs it once more.
+    fn again_if_gone(
+        &self,
+        file: &std::path::Path,
+        write: impl Fn() -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        match write() {
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let Some(dir) = file.parent().filter(|d| !d.exists()) else {
+                    return Err(err);
+                };
+                tracing::warn!("{} was removed; creating it again", dir.display());
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)?;
+                write()
+            }
+            other => other,
+        }
     }
 
     /// A new session begins: news of the last one's history line is old.
