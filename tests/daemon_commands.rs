@@ -112,3 +112,18 @@ fn daemon_detach_beside_a_running_daemon_says_which_pid_runs() {
         home.status()["state"] == "idle"
     });
 }
+
+#[test]
+fn a_second_daemon_is_refused_even_when_the_socket_and_its_lock_are_removed() {
+    let home = Home::new().patience(PATIENCE);
+    let daemon = home.daemon();
+    std::fs::remove_file(home.socket()).unwrap();
+    std::fs::remove_file(home.path().join("run/massage-cue.sock.lock")).unwrap();
+    let out = home.run(&["daemon"]);
+    assert_eq!(out.status.code(), Some(1), "a second daemon ran");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("already running") && err.contains(&format!("pid {}", daemon.pid())),
+        "{err}"
+    );
+}

@@ -93,6 +93,10 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     paths.ensure_socket_dir(uid)?;
     // the daemon's place is claimed before it leaves the terminal, so that
     // "already running" is said where it was asked for
+    // one daemon per state folder too: with the socket's lock removed (or
+    // another XDG_RUNTIME_DIR), a second daemon would write the same
+    // session.json and history
+    let state_lock = DaemonLock::acquire(&paths.state_dir.join("daemon.lock"), &paths.socket)?;
     let lock = DaemonLock::acquire(&paths.lock_file(), &paths.socket)?;
     let (listener, socket) = Socket::bind(&paths.socket)?;
     if options.detach {
@@ -117,6 +121,7 @@ pub fn run(options: &DaemonOptions) -> Result<(), DaemonError> {
     runtime.shutdown_timeout(DRAIN_TIMEOUT);
     socket.remove();
     drop(lock);
+    drop(state_lock);
     tracing::info!("massage-cue daemon stopped");
     served
 }
