@@ -8,10 +8,9 @@ use massage_cue::cli::Cli;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_env_filter(massage_cue::logging::filter(
+            std::env::var("RUST_LOG").ok().as_deref(),
+        ))
         .with_writer(std::io::stderr)
         // A log line that cannot be written (the log on a full disk) is
         // dropped; reporting it would print to the same full log and panic.

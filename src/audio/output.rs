@@ -70,8 +70,10 @@ const DELAY_MARGIN: Duration = Duration::from_millis(10);
 /// No anchor yet.
 const UNKNOWN: i64 = i64::MIN;
 
-/// Of a run of output errors, every this many is logged.
-const ERROR_LOG_EVERY: u64 = 10_000;
+/// After the first output error, the next is logged no sooner than this
+/// (with how many there were between): backends report the same error
+/// thousands of times a second.
+const ERROR_LOG_GAP: Duration = Duration::from_secs(60);
 
 /// A device that has not asked for audio for this long is gone (the sound
 /// server quit, the device was unplugged). Counting errors cannot tell:
@@ -156,8 +158,14 @@ impl AudioOut {
             .map_err(|err| AudioError::Open {
                 detail: format!("could not start the audio thread: {err}"),
             })?;
-        let opened = opened_rx.recv().map_err(|_| AudioError::Open {
-            detail: "the audio thread ended while opening the device".into(),
+        // never waits longer than `timeout`: a sound server that hangs
+        // leaves the thread behind, which closes the stream if it opens
+        let started = Instant::now();
+        let opened = opened_rx.recv_timeout(timeout).map_err(|err| match err {
+            mpsc::RecvTimeoutError::Timeout => AudioError::NotStarted(timeout),
+            mpsc::RecvTimeoutError::Disconnected => AudioError::Open {
+                detail: "the audio thread ended while opening the device".into(),
+            },
         })??;
 
         let mut out = AudioOut {
@@ -171,7 +179,7 @@ impl AudioOut {
             close: Some(close_tx),
             device_thread: Some(device_thread),
         };
-        out.warm_up(timeout)?;
+        out.warm_up(timeout.saturating_sub(started.elapsed()))?;
         raise_sound_threads(&threads_before);
         tracing::debug!(?out, "audio output open");
         Ok(out)
@@ -391,24 +399,55 @@ where
     T: SizedSample + FromSample<f32>,
 {
     let clock = Arc::clone(&feeder.clock);
-    // Backends report the same error thousands of times a second (a dead
-    // sound server; the ALSA plugin for PulseAudio even while it plays
-    // well): log the first and then every ERROR_LOG_EVERY-th.
-    let mut errors: u64 = 0;
+    let mut errors = ErrorLog::default();
     device.build_output_stream::<T, _, _>(
         config,
         move |data: &mut [T], info| feeder.fill(data, info),
         move |err| {
-            errors += 1;
-            if errors == 1 || errors.is_multiple_of(ERROR_LOG_EVERY) {
-                tracing::warn!("audio output: {err} ({errors} errors so far)");
-            }
-            if err.kind() == cpal::ErrorKind::DeviceNotAvailable {
+            let lost = err.kind() == cpal::ErrorKind::DeviceNotAvailable;
+            if lost {
                 clock.lost.store(true, Ordering::Release);
             }
+            errors.report(&err, lost);
         },
         None,
     )
+}
+
+/// Logs a stream's errors without flooding the log: backends report the
+/// same error thousands of times a second (a dead sound server; the ALSA
+/// plugin for PulseAudio even while it plays well, and when a stream is
+/// closed). The first is logged, then at most one line every
+/// [`ERROR_LOG_GAP`], with the count since; a device that went away is a
+/// warning, other errors only debug lines.
+#[derive(Debug, Default)]
+struct ErrorLog {
+    logged_at: Option<Instant>,
+    since: u64,
+}
+
+impl ErrorLog {
+    fn report(&mut self, err: &cpal::Error, lost: bool) {
+        self.since += 1;
+        let now = Instant::now();
+        if self
+            .logged_at
+            .is_some_and(|at| now.duration_since(at) < ERROR_LOG_GAP)
+        {
+            return;
+        }
+        let more = match self.since {
+            1 => String::new(),
+            n => format!(" ({n} errors since the last line)"),
+        };
+        if lost {
+            tracing::warn!("audio output: {err}{more}");
+        } else {
+            tracing::debug!("audio output: {err}{more}");
+        }
+        self.logged_at = Some(now);
+        self.since = 0;
+    }
 }
 
 /// This process's threads: id and name.
