@@ -77,6 +77,9 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Render a routine's own phrases (step names, tips, cautions) in the
+    /// natural voice ahead of a session, with a progress bar.
+    Prepare { routine: String },
     /// Write a whole session to a WAV file, without any audio device.
     Render(RenderArgs),
     /// Speak one phrase.

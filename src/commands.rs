@@ -4,6 +4,7 @@
 mod check;
 mod doctor;
 mod error;
+mod prepare;
 mod routines;
 mod service;
 mod shell;
@@ -54,6 +55,7 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Phrases => routines::phrases(),
         Command::Schema => routines::schema(),
         Command::Render(args) => routines::render(&args),
+        Command::Prepare { routine } => prepare::prepare(&routine),
         Command::Say { text } => routines::say(&text),
         Command::Completions { shell } => shell::completions(shell),
         Command::Man => shell::man(),
@@ -202,6 +204,16 @@ fn start(args: &StartArgs) -> Result<(), CommandError> {
         .to_str()
         .ok_or_else(|| CommandError::Usage(format!("{} is not a UTF-8 path", path.display())))?
         .to_owned();
+    // the routine's new phrases are rendered here, with progress, before
+    // the daemon plans: it finds them in the cache
+    let config = Config::load(&paths.config_file)?;
+    if let Ok(parsed) = crate::routine::load_routine(&path) {
+        let voice = crate::voice::Voice::new(crate::voice::VoiceSettings::from_config(
+            &config.voice,
+            &paths,
+        ));
+        prepare::before_start(&parsed, &config, &voice);
+    }
     let mut client = Client::connect_or_start(&paths)?;
     let (status, message) = client.call(&Request::Start { routine, options })?;
     if args.follow {
@@ -239,6 +251,12 @@ fn status(args: &StatusArgs) -> Result<(), CommandError> {
         writeln!(out)?;
     } else {
         writeln!(out, "{}", follow::summary(&status))?;
+        let config = Config::load(&paths.config_file)?;
+        let voice = crate::voice::Voice::new(crate::voice::VoiceSettings::from_config(
+            &config.voice,
+            &paths,
+        ));
+        writeln!(out, "Voice: {}", voice.describe())?;
     }
     Ok(())
 }

@@ -43,12 +43,21 @@ pub struct SessionConfig {
     pub length: Option<Ms>,
 }
 
-/// `[voice]`: the text-to-speech command for phrases not in the voice pack.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `[voice]`: how phrases not in the voice pack are spoken.
+#[derive(Debug, Clone, PartialEq)]
 pub struct VoiceConfig {
-    /// Program and arguments; `{text}` and `{out}` are placeholders.
+    /// Speak them with the natural voice (the pack's own) when it is
+    /// installed.
+    pub natural: bool,
+    /// The natural voice's speed for them (0.5 to 2; above 1 is faster).
+    pub speed: f64,
+    /// How long `start` waits for the natural voice to render a routine's
+    /// new phrases before the fallback command says the rest.
+    pub prepare_wait: Ms,
+    /// The fallback command: program and arguments; `{text}` and `{out}`
+    /// are placeholders.
     pub command: Vec<String>,
-    /// How long one phrase may take to render.
+    /// How long one phrase may take to render with it.
     pub timeout: Ms,
 }
 
@@ -82,6 +91,9 @@ impl Default for Config {
                 countdown: 3,
             },
             voice: VoiceConfig {
+                natural: true,
+                speed: 1.0,
+                prepare_wait: 30_000,
                 command: [
                     "espeak-ng",
                     "-v",
@@ -275,6 +287,9 @@ struct RawCues {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct RawVoice {
+    natural: Option<bool>,
+    speed: Option<Spanned<f64>>,
+    prepare_wait: Option<Spanned<String>>,
     command: Option<Spanned<Vec<String>>>,
     timeout: Option<Spanned<String>>,
 }
@@ -368,6 +383,24 @@ impl RawConfig {
                     })?;
         }
 
+        if let Some(natural) = self.voice.natural {
+            config.voice.natural = natural;
+        }
+        if let Some(speed) = self.voice.speed {
+            let value = *speed.get_ref();
+            let (low, high) = crate::voice::SPEED_RANGE;
+            if !(low..=high).contains(&value) {
+                return Err(bad(
+                    speed.span(),
+                    format!("`speed` must be between {low} and {high}, not {value}"),
+                    Some("1 is the voice's own pace, 0.9 a little slower"),
+                ));
+            }
+            config.voice.speed = value;
+        }
+        if let Some(wait) = self.voice.prepare_wait {
+            config.voice.prepare_wait = duration(&wait, "prepare_wait")?;
+        }
         if let Some(command) = self.voice.command {
             if command
                 .get_ref()

@@ -26,6 +26,7 @@
 //! `["piper", "-m", "/path/to/en_US-joe-medium.onnx", "--length-scale", "1.1", "-f", "{out}"]`.
 
 mod compose;
+mod natural;
 mod pack;
 mod phrase;
 mod tts;
@@ -43,6 +44,7 @@ use crate::paths::Paths;
 use crate::speech::{ClipLengths, Sound};
 
 pub use compose::{PAUSE_GAP_MS, WORD_GAP_MS};
+pub use natural::{BatchReport, KOKORO_VAR, Natural, SPEAKER, SPEED_RANGE};
 pub use pack::{INDEX_FILE, Pack, PackEntry, PackError};
 pub use phrase::phrase_key;
 pub use tts::{TtsEngine, TtsError};
@@ -61,6 +63,8 @@ const MAX_ENGINE_FAILURES: usize = 3;
 pub enum Source {
     /// The bundled voice pack.
     Pack,
+    /// The natural voice, from its cache or rendered just now.
+    Natural,
     /// The text-to-speech cache on disk.
     Cache,
     /// Rendered just now by the text-to-speech command.
@@ -82,6 +86,7 @@ pub struct Resolved {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PrepareReport {
     pub pack: usize,
+    pub natural: usize,
     pub cache: usize,
     pub engine: usize,
     pub composed: usize,
@@ -132,6 +137,9 @@ pub struct VoiceSettings {
     pub timeout: Duration,
     /// The sample rate every clip is brought to.
     pub rate: u32,
+    /// The natural voice for phrases the pack lacks (the pack's own), and
+    /// its speed; or why there is none. The `command` is the fallback.
+    pub natural: Result<(Natural, f64), String>,
 }
 
 impl VoiceSettings {
@@ -144,6 +152,11 @@ impl VoiceSettings {
             command: voice.command.clone(),
             timeout: Duration::from_millis(voice.timeout),
             rate: SESSION_RATE,
+            natural: if voice.natural {
+                Natural::locate().map(|n| (n, voice.speed))
+            } else {
+                Err("turned off in the configuration ([voice] natural = false)".into())
+            },
         }
     }
 }
@@ -155,6 +168,12 @@ pub struct Voice {
     rate: u32,
     pack: Pack,
     engine: Option<TtsEngine>,
+    natural: Option<(Natural, TtsEngine, f64)>,
+    /// Why there is no natural voice, when there is none.
+    natural_missing: Option<String>,
+    /// Whether a phrase that is not cached may be rendered by the natural
+    /// voice on the spot (slow: seconds a phrase), or goes to the fallback.
+    natural_renders: AtomicBool,
     failures: AtomicUsize,
     engine_off: AtomicBool,
     phrases: Mutex<HashMap<String, Resolved>>,
@@ -188,7 +207,16 @@ impl Voice {
             )),
             _ => None,
         };
-        Voice::from_parts(pack, engine, settings.rate)
+        let mut voice = Voice::from_parts(pack, engine, settings.rate);
+        match (settings.natural, &settings.cache_dir) {
+            (Ok((natural, speed)), Some(dir)) => {
+                let engine = natural.engine(speed, dir.clone());
+                voice.natural = Some((natural, engine, speed));
+            }
+            (Ok(_), None) => voice.natural_missing = Some("no cache folder to keep it in".into()),
+            (Err(why), _) => voice.natural_missing = Some(why),
+        }
+        voice
     }
 
     /// A voice from an already opened pack and an optional engine.
@@ -197,6 +225,9 @@ impl Voice {
             rate: if rate == 0 { SESSION_RATE } else { rate },
             pack,
             engine,
+            natural: None,
+            natural_missing: None,
+            natural_renders: AtomicBool::new(false),
             failures: AtomicUsize::new(0),
             engine_off: AtomicBool::new(false),
             phrases: Mutex::new(HashMap::new()),
@@ -212,6 +243,111 @@ impl Voice {
     /// The voice pack in use.
     pub fn pack(&self) -> &Pack {
         &self.pack
+    }
+
+    /// The natural voice, when it is installed.
+    pub fn natural(&self) -> Option<&Natural> {
+        self.natural.as_ref().map(|(n, _, _)| n)
+    }
+
+    /// Lets phrases that are not cached be rendered by the natural voice on
+    /// the spot (as `say` and `render` do), instead of by the fallback
+    /// command. Off by default: a session's new phrases are prepared ahead
+    /// ([`Voice::prepare_natural`]).
+    pub fn set_natural_renders(&self, on: bool) {
+        self.natural_renders.store(on, Ordering::Relaxed);
+    }
+
+    /// Which voice speaks, in a line: the pack's, and what new phrases get.
+    pub fn describe(&self) -> String {
+        let pack = if self.pack.is_empty() {
+            "no voice pack".to_string()
+        } else {
+            format!("voice pack ({} phrases)", self.pack.len())
+        };
+        let fallback = match &self.engine {
+            Some(engine) => engine.program().to_string(),
+            None => "no fallback command".into(),
+        };
+        match (&self.natural, &self.natural_missing) {
+            (Some((_, _, speed)), _) => format!(
+                "Kokoro {SPEAKER}: {pack} and new phrases (speed {speed}); {fallback} for phrases not prepared"
+            ),
+            (None, why) => format!(
+                "Kokoro {SPEAKER} for the {pack}; {fallback} for new phrases (natural voice: {})",
+                why.as_deref().unwrap_or("not set up")
+            ),
+        }
+    }
+
+    /// The phrases of `phrases` that the natural voice has still to render
+    /// (neither in the pack nor in its cache), without duplicates, in
+    /// order. Empty when there is no natural voice.
+    pub fn unprepared(&self, phrases: &[String]) -> Vec<String> {
+        let Some((_, engine, _)) = &self.natural else {
+            return Vec::new();
+        };
+        let mut seen = std::collections::HashSet::new();
+        phrases
+            .iter()
+            .map(|p| phrase_key(p))
+            .filter(|k| !k.is_empty() && self.pack.entry(k).is_none())
+            .filter(|k| !engine.cache_path(k).exists())
+            .filter(|k| seen.insert(k.clone()))
+            .collect()
+    }
+
+    /// Why there is no natural voice, when there is none.
+    pub fn natural_missing(&self) -> Option<&str> {
+        self.natural_missing.as_deref()
+    }
+
+    /// How many distinct phrases of `phrases` the pack lacks.
+    pub fn unprepared_by_pack(&self, phrases: &[String]) -> usize {
+        let keys: std::collections::HashSet<String> = phrases
+            .iter()
+            .map(|p| phrase_key(p))
+            .filter(|k| !k.is_empty() && self.pack.entry(k).is_none())
+            .collect();
+        keys.len()
+    }
+
+    /// The phrases of `phrases` that are in neither the pack nor any cache:
+    /// what saying them now would have to render.
+    pub fn new_phrases(&self, phrases: &[String]) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        phrases
+            .iter()
+            .map(|p| phrase_key(p))
+            .filter(|k| !k.is_empty() && self.pack.entry(k).is_none())
+            .filter(|k| match &self.natural {
+                Some((_, engine, _)) => !engine.cache_path(k).exists(),
+                None => self
+                    .engine
+                    .as_ref()
+                    .is_none_or(|e| !e.cache_path(k).exists()),
+            })
+            .filter(|k| seen.insert(k.clone()))
+            .collect()
+    }
+
+    /// Renders the natural voice's missing phrases of `phrases` with one
+    /// engine process, calling `progress(done, total)` after each; stops
+    /// at `deadline`, leaving the rest (for the fallback voice).
+    pub fn prepare_natural(
+        &self,
+        phrases: &[String],
+        deadline: Option<std::time::Instant>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<BatchReport, String> {
+        let Some((natural, engine, speed)) = &self.natural else {
+            return Err(self
+                .natural_missing
+                .clone()
+                .unwrap_or_else(|| "no natural voice".into()));
+        };
+        let keys = self.unprepared(phrases);
+        natural.render_many(engine, *speed, &keys, deadline, progress)
     }
 
     /// Lets go of every clip resolved so far (they are decoded or rendered
@@ -250,6 +386,23 @@ impl Voice {
             Some(Ok(clip)) => return self.found(clip.resampled(self.rate), Source::Pack),
             Some(Err(err)) => tracing::warn!("voice pack clip for {key:?} is unusable: {err}"),
             None => {}
+        }
+        if let Some((_, natural, _)) = &self.natural {
+            match natural.cached(key) {
+                Some(Ok(clip)) => return self.found(self.rendered(&clip), Source::Natural),
+                Some(Err(err)) => {
+                    tracing::warn!("cached speech for {key:?} was damaged: {err}")
+                }
+                None => {}
+            }
+            if self.natural_renders.load(Ordering::Relaxed) {
+                match natural.render(key) {
+                    Ok(clip) => return self.found(self.rendered(&clip), Source::Natural),
+                    Err(err) => tracing::warn!(
+                        "the natural voice could not say {key:?}: {err}; the fallback voice says it"
+                    ),
+                }
+            }
         }
         if let Some(engine) = &self.engine {
             match engine.cached(key) {
@@ -386,6 +539,7 @@ impl Voice {
                         let mut c = lock(&counts);
                         match source {
                             Source::Pack => c.pack += 1,
+                            Source::Natural => c.natural += 1,
                             Source::Cache => c.cache += 1,
                             Source::Engine => c.engine += 1,
                             Source::Composed => c.composed += 1,

@@ -373,6 +373,7 @@ fn a_speech_command_given_up_on_is_tried_again_by_the_next_session() {
         command,
         timeout: Duration::from_secs(10),
         rate: 22_050,
+        natural: Err("not used here".into()),
     });
     for n in 0..5 {
         assert_eq!(voice.resolve(&format!("Phrase {n}.")).source, Source::Tone);

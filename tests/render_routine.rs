@@ -51,6 +51,7 @@ fn a_rendered_seed_routine_puts_every_cue_on_its_millisecond() {
         command: Config::default().voice.command,
         timeout: std::time::Duration::from_secs(10),
         rate: SESSION_RATE,
+        natural: Err("not used here".into()),
     });
     let one_ms = rate as i64 / 1000;
     let mut worst = 0i64;

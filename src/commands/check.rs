@@ -51,8 +51,17 @@ pub fn check_files(paths: &[PathBuf], out: &mut dyn Write) -> io::Result<CheckRe
 }
 
 /// `check FILE...`: every error and warning is printed; bad files exit 2.
+/// For valid files, how many of their phrases are new to the voice.
 pub(super) fn check(files: &[PathBuf]) -> Result<(), CommandError> {
     let report = check_files(files, &mut io::stdout().lock())?;
+    let voice = super::prepare::client_voice();
+    for path in files {
+        if let (Ok(routine), Some(voice)) = (load_routine(path), &voice) {
+            let line =
+                super::prepare::new_phrases_line(&routine, voice, &path.display().to_string());
+            writeln!(io::stdout().lock(), "{}: {line}", path.display())?;
+        }
+    }
     if report.all_valid() {
         Ok(())
     } else {

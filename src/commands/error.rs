@@ -58,6 +58,9 @@ pub enum CommandError {
     /// `doctor` found things a session needs missing (it printed them).
     #[error("{count} {} missing; each has its fix above", if *count == 1 { "thing is" } else { "things are" })]
     Missing { count: usize },
+    /// The natural voice is not there, or could not render.
+    #[error("the natural voice {0}")]
+    Voice(String),
     /// Standard output could not be written; a reader that closed it early
     /// (`| head`) is no failure.
     #[error("cannot write to standard output: {0}")]
@@ -93,6 +96,7 @@ impl CommandError {
             | CommandError::Write { .. }
             | CommandError::Read { .. }
             | CommandError::Missing { .. }
+            | CommandError::Voice(_)
             | CommandError::Output(_) => 1,
         }
     }

@@ -106,6 +106,11 @@ pub(super) fn show(name: &str) -> Result<(), CommandError> {
 /// `plan ROUTINE [--json]`.
 pub(super) fn plan(args: &PlanArgs) -> Result<(), CommandError> {
     let (routine, options, voice) = session_parts(&args.routine, &args.session)?;
+    note(&super::prepare::new_phrases_line(
+        &routine,
+        &voice,
+        &args.routine,
+    ));
     let plan = plan_with_voice(&routine, &options, &voice)?;
     for text in &plan.notes {
         note(text);
@@ -177,6 +182,8 @@ pub(super) fn phrases() -> Result<(), CommandError> {
 /// without any audio device.
 pub(super) fn render(args: &crate::cli::RenderArgs) -> Result<(), CommandError> {
     let (routine, options, voice) = session_parts(&args.routine, &args.session)?;
+    // no session waits on it: new phrases may take the natural voice's time
+    voice.set_natural_renders(true);
     let plan = voice.plan(&routine, &options)?;
     for text in &plan.notes {
         note(text);
@@ -204,6 +211,7 @@ pub(super) fn say(text: &str) -> Result<(), CommandError> {
     let paths = client_paths()?;
     let config = Config::load(&paths.config_file)?;
     let voice = Voice::new(VoiceSettings::from_config(&config.voice, &paths));
+    voice.set_natural_renders(true);
     let clip = voice.clip(text);
     Ok(crate::audio::say(&clip)?)
 }

@@ -118,6 +118,7 @@ cp "@DIR@/engine-output.wav" "$1""#,
             command,
             timeout,
             rate: SESSION_RATE,
+            natural: Err("not used here".into()),
         })
     }
 
@@ -255,6 +256,7 @@ fn a_missing_pack_leaves_the_other_sources() {
         command: f.good_engine(),
         timeout: SECOND,
         rate: SESSION_RATE,
+        natural: Err("not used here".into()),
     });
     assert!(voice.pack().is_empty());
     assert_eq!(voice.resolve("Press.").source, Source::Engine);

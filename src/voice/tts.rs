@@ -97,6 +97,34 @@ impl TtsEngine {
         }
     }
 
+    /// Where rendered phrases are cached.
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
+    /// The command template.
+    pub fn template(&self) -> &[String] {
+        &self.template
+    }
+
+    /// Takes a WAV file rendered for `key` elsewhere (by a helper serving
+    /// many phrases) into the cache, checked as [`TtsEngine::render`]
+    /// checks its own output. `wav` is moved, not copied.
+    pub fn store(&self, key: &str, wav: &Path) -> Result<Clip, TtsError> {
+        let program = self.program().to_string();
+        let clip = validate(wav).map_err(|reason| TtsError::BadOutput {
+            program: program.clone(),
+            reason,
+        })?;
+        seal_wav(wav).map_err(|source| TtsError::Cache {
+            path: wav.to_owned(),
+            source,
+        })?;
+        let dest = self.cache_path(key);
+        fs::rename(wav, &dest).map_err(|source| TtsError::Cache { path: dest, source })?;
+        Ok(clip)
+    }
+
     /// The program the template runs.
     pub fn program(&self) -> &str {
         self.template.first().map(String::as_str).unwrap_or("")
@@ -318,7 +346,7 @@ fn fill(arg: &str, text: &str, out: &str) -> String {
 
 /// Kills the process group a command leads. Only called while the leader
 /// is not yet reaped, so the group id cannot have been reused.
-fn kill_group(pid: u32) {
+pub(super) fn kill_group(pid: u32) {
     if let Some(pid) = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
