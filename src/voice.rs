@@ -8,7 +8,9 @@
 //! 3. the text-to-speech command itself (see [`TtsEngine`]), whose output
 //!    is checked and then cached;
 //! 4. pack clips joined into the phrase ("Resuming: deep stroking, 7 of
-//!    15." from "Resuming.", "deep stroking", "7", "of", "15");
+//!    15." from "Resuming.", "deep stroking", "7", "of", "15"); a phrase
+//!    with a number is joined before the command is tried, so that a
+//!    numbered phrase the pack lacks keeps the pack's voice;
 //! 5. a gentle stand-in tone, with a warning.
 //!
 //! A cue is never silent. Damaged pack or cache files are reported and
@@ -48,6 +50,14 @@ pub use natural::{BatchReport, KOKORO_VAR, Natural, SPEAKER, SPEED_RANGE};
 pub use pack::{INDEX_FILE, Pack, PackEntry, PackError};
 pub use phrase::phrase_key;
 pub use tts::{TtsEngine, TtsError};
+
+/// Single words the pack holds so that the player can join phrases it
+/// lacks from pack clips ("Session 31 of 40." from "Session", "31", "of"
+/// and "40"): `massage-cue phrases` lists them with the stock phrases.
+pub const COMPOSE_WORDS: [&str; 12] = [
+    "About", "Round", "Session", "and", "left", "minute", "minutes", "right", "second", "seconds",
+    "side", "times",
+];
 
 pub use crate::paths::SOUNDS_VAR;
 /// How long one phrase may take to render, unless configured.
@@ -403,6 +413,14 @@ impl Voice {
                     ),
                 }
             }
+        }
+        // a numbered phrase the pack lacks ("Session 31 of 40.") is joined
+        // from the pack's own words and numbers, in the pack's voice,
+        // rather than said by the fallback command in another
+        if key.chars().any(|c| c.is_ascii_digit())
+            && let Some(clip) = self.compose(key)
+        {
+            return self.found(clip, Source::Composed);
         }
         if let Some(engine) = &self.engine {
             match engine.cached(key) {

@@ -159,11 +159,13 @@ pub fn routine_phrases(routine: &Routine, lengths: &dyn ClipLengths) -> BTreeSet
     out
 }
 
-/// `phrases`: the stock phrases and every phrase of the bundled routines,
-/// one a line, for building the voice pack.
+/// `phrases`: the stock phrases, the words the player joins phrases from
+/// and every phrase of the bundled routines, one a line: what the voice
+/// pack holds.
 pub(super) fn phrases() -> Result<(), CommandError> {
     let paths = client_paths()?;
     let mut all: BTreeSet<String> = wording::stock_phrases().into_iter().collect();
+    all.extend(crate::voice::COMPOSE_WORDS.map(String::from));
     for file in routine_files(&paths)
         .into_iter()
         .filter(|f| f.origin == Origin::Bundled)

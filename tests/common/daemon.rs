@@ -163,6 +163,8 @@ impl Home {
             .env("XDG_CACHE_HOME", home.join("cache"))
             .env("XDG_DATA_HOME", home.join("data"))
             .env("XDG_DATA_DIRS", home.join("data-dirs"))
+            // the natural voice only where a test installs it in the home
+            .env_remove("MASSAGE_CUE_KOKORO")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .env("MASSAGE_CUE_ROUTINES", &self.routines)
