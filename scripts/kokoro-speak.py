@@ -28,16 +28,21 @@ MODEL = "kokoro-v1.0.int8.onnx"
 SPEED_MIN, SPEED_MAX = 0.5, 2.0
 SENTENCE_PAUSE_S = 0.45
 
-# Words the voice says wrongly as written, and the spelling that makes it say
-# them right (checked by ear and by a speech recogniser; see sounds/README.md).
+# Words the voice says wrongly as written, and a spelling it reads as
+# intended: the acupoint names, in pinyin, which the English phonemizer reads
+# as English ("Dazhui" as "da-zhu-ee", "Huantiao" as "hew-an-shee-ow"). Each
+# spelling was chosen by the phonemes it gives (see sounds/README.md); a
+# hyphen before a consonant pair the phonemizer cannot start a word with
+# makes it spell the letters out ("Hwan" as "aitch-wan"), so those are
+# written whole.
 RESPELL = {
-    "Mingmen": "Ming-men",
-    "Shenshu": "Shen-shoo",
-    "Jianjing": "Jyen-jing",
-    "Dazhui": "Dah-jway",
-    "Dachangshu": "Dah-chahng-shoo",
-    "Huantiao": "Hwan-tyow",
-    "Chengfu": "Cheng-foo",
+    "Mingmen": "Ming-men",  # mɪŋ mɛn
+    "Shenshu": "Shen-shoo",  # ʃɛn ʃuː
+    "Jianjing": "Jen-jing",  # dʒɛn dʒɪŋ (as written: "jai-en-jing")
+    "Dazhui": "Dahjway",  # dɑːdʒweɪ
+    "Dachangshu": "Dah-chahng-shoo",  # dɑː tʃɑːŋ ʃuː
+    "Huantiao": "Whahn-tee-ao",  # wɑːn tiː aʊ
+    "Chengfu": "Cheng-foo",  # tʃɛŋ fuː (as written: "cheng-g-foo")
 }
 
 

@@ -4,7 +4,7 @@ and transcribed by an independent speech recogniser (Whisper tiny.en, run
 by faster-whisper), and the share heard right is reported.
 
 A phrase is heard right when the transcript, normalised (lower case, digits
-spelt out as words, punctuation dropped), equals the phrase normalised the
+spelt out as words, punctuation dropped, "-metre" as "-meter"), equals the phrase normalised the
 same way; spaces are ignored in the comparison, so "Shen Shu" counts for
 "Shenshu". Voices:
 
@@ -44,6 +44,7 @@ def spell(n):
 
 def normal(text):
     text = text.lower().replace("-", " ")
+    text = re.sub(r"(\w)metre", r"\1meter", text)  # British and US spelling say the same
     text = re.sub(r"\d+", lambda m: " " + spell(int(m.group())) + " ", text)
     text = re.sub(r"[^a-z' ]+", " ", text)
     text = text.replace(" and ", " ")  # "one hundred and five" / "one hundred five"
@@ -127,7 +128,7 @@ def main():
             audio = voice.audio(phrase)
             # a little silence around the clip, as the recogniser expects
             pad = np.zeros(4000, dtype=np.float32)
-            segments, _ = model.transcribe(np.concatenate([pad, audio, pad]), language="en", beam_size=5,
+            segments, _ = model.transcribe(np.concatenate([pad, audio, pad]), language="en", beam_size=1,
                                            condition_on_previous_text=False, vad_filter=False)
             heard = " ".join(s.text.strip() for s in segments).strip()
             if normal(heard) != normal(phrase):

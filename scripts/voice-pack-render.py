@@ -31,7 +31,7 @@ import numpy as np
 # Every clip of the pack is mono at this rate; the player shares it.
 RATE = 22050
 # Bump when trimming, levelling or encoding changes, so every clip is redone.
-PIPELINE = 7
+PIPELINE = 8
 # Vorbis quality (sox -C): 0 is about 30 kbit/s for mono speech at 22 kHz,
 # plenty for a voice; each file also carries about 3.5 kB of codec headers.
 VORBIS_QUALITY = 0
@@ -39,7 +39,9 @@ VORBIS_QUALITY = 0
 # Loudness: every clip's integrated loudness (BS.1770, LUFS) is brought to
 # this, unless the peak would pass the ceiling.
 TARGET_LUFS = -20.0
-# The ceiling leaves room for the codec, whose peaks overshoot by up to 1.5 dB.
+# The ceiling leaves room for the codec, whose peaks overshoot by up to 1.5 dB;
+# a limiter keeps peaks under it, its gain held this long around each.
+LIMIT_HOLD_MS = 5
 PEAK_CEILING_DBFS = -3.0
 # Silence trimming: frames quieter than this below the loudest frame, and
 # never louder than the floor, count as silence at either end.
@@ -127,11 +129,27 @@ def loudness(a, rate):
 
 
 def level(a, rate):
+    """`a` brought to the target loudness; the few peaks that would pass
+    the ceiling (a plosive, a stressed vowel) are held under it by a
+    limiter, so that a peaky clip is not left quieter than the others."""
     gain_db = TARGET_LUFS - loudness(a, rate)
-    peak = float(np.max(np.abs(a))) if len(a) else 0.0
-    if peak > 0:
-        gain_db = min(gain_db, PEAK_CEILING_DBFS - db(peak))
-    return a * (10 ** (gain_db / 20))
+    return limit(a * (10 ** (gain_db / 20)), rate, 10 ** (PEAK_CEILING_DBFS / 20))
+
+
+def limit(a, rate, ceiling):
+    """A look-ahead peak limiter: the gain each sample needs to stay under
+    `ceiling`, held for LIMIT_HOLD_MS either side and smoothed, so that it
+    changes over milliseconds, not within a waveform's cycle."""
+    from scipy.ndimage import minimum_filter1d
+
+    need = np.minimum(1.0, ceiling / np.maximum(np.abs(a), 1e-9))
+    if len(a) == 0 or need.min() >= 1.0:
+        return a
+    n = max(1, int(LIMIT_HOLD_MS * rate / 1000))
+    gain = minimum_filter1d(need, size=2 * n + 1)
+    window = np.hanning(2 * n + 1)
+    gain = np.convolve(gain, window / window.sum(), mode="same")
+    return a * np.minimum(gain, need)
 
 
 def write_wav(path, a, rate):

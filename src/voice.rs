@@ -62,8 +62,12 @@ pub const COMPOSE_WORDS: [&str; 12] = [
 pub use crate::paths::SOUNDS_VAR;
 /// How long one phrase may take to render, unless configured.
 pub const DEFAULT_TTS_TIMEOUT: Duration = Duration::from_secs(10);
-/// The speech level rendered phrases are brought to, matching the pack.
+/// The speech level (gated RMS) the fallback command's phrases are brought
+/// to.
 const SPEECH_LEVEL_DBFS: f32 = -21.0;
+/// The natural voice's phrases: the gated RMS its pack clips have at the
+/// pack's -20 LUFS (median of the clips; see `sounds/README.md`).
+const NATURAL_LEVEL_DBFS: f32 = -19.3;
 /// After this many failures in a row the command is not tried again by
 /// this voice: each failure may cost a whole timeout.
 const MAX_ENGINE_FAILURES: usize = 3;
@@ -399,7 +403,9 @@ impl Voice {
         }
         if let Some((_, natural, _)) = &self.natural {
             match natural.cached(key) {
-                Some(Ok(clip)) => return self.found(self.rendered(&clip), Source::Natural),
+                Some(Ok(clip)) => {
+                    return self.found(self.rendered(&clip, NATURAL_LEVEL_DBFS), Source::Natural);
+                }
                 Some(Err(err)) => {
                     tracing::warn!("cached speech for {key:?} was damaged: {err}")
                 }
@@ -407,7 +413,10 @@ impl Voice {
             }
             if self.natural_renders.load(Ordering::Relaxed) {
                 match natural.render(key) {
-                    Ok(clip) => return self.found(self.rendered(&clip), Source::Natural),
+                    Ok(clip) => {
+                        return self
+                            .found(self.rendered(&clip, NATURAL_LEVEL_DBFS), Source::Natural);
+                    }
                     Err(err) => tracing::warn!(
                         "the natural voice could not say {key:?}: {err}; the fallback voice says it"
                     ),
@@ -424,7 +433,9 @@ impl Voice {
         }
         if let Some(engine) = &self.engine {
             match engine.cached(key) {
-                Some(Ok(clip)) => return self.found(self.rendered(&clip), Source::Cache),
+                Some(Ok(clip)) => {
+                    return self.found(self.rendered(&clip, SPEECH_LEVEL_DBFS), Source::Cache);
+                }
                 Some(Err(err)) => {
                     tracing::warn!(
                         "cached speech for {key:?} was damaged and is rendered again: {err}"
@@ -436,7 +447,7 @@ impl Voice {
                 match engine.render(key) {
                     Ok(clip) => {
                         self.failures.store(0, Ordering::Relaxed);
-                        return self.found(self.rendered(&clip), Source::Engine);
+                        return self.found(self.rendered(&clip, SPEECH_LEVEL_DBFS), Source::Engine);
                     }
                     Err(err) => self.engine_failed(key, &err),
                 }
@@ -462,10 +473,8 @@ impl Voice {
 
     /// An engine's clip made to match the pack: same rate, no silence at
     /// the ends, same speech level.
-    fn rendered(&self, clip: &Clip) -> Clip {
-        clip.resampled(self.rate)
-            .trimmed()
-            .leveled(SPEECH_LEVEL_DBFS)
+    fn rendered(&self, clip: &Clip, level_dbfs: f32) -> Clip {
+        clip.resampled(self.rate).trimmed().leveled(level_dbfs)
     }
 
     fn engine_failed(&self, key: &str, err: &TtsError) {
