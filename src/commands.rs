@@ -251,12 +251,18 @@ fn status(args: &StatusArgs) -> Result<(), CommandError> {
         writeln!(out)?;
     } else {
         writeln!(out, "{}", follow::summary(&status))?;
-        let config = Config::load(&paths.config_file)?;
-        let voice = crate::voice::Voice::new(crate::voice::VoiceSettings::from_config(
-            &config.voice,
-            &paths,
-        ));
-        writeln!(out, "Voice: {}", voice.describe())?;
+        // which voice speaks, while a session is under way (a
+        // configuration that does not read is the daemon's to report)
+        if status.state != crate::protocol::SessionState::Idle
+            && let Ok(paths) = Paths::from_env()
+            && let Ok(config) = Config::load(&paths.config_file)
+        {
+            let voice = crate::voice::Voice::new(crate::voice::VoiceSettings::from_config(
+                &config.voice,
+                &paths,
+            ));
+            writeln!(out, "Voice: {}", voice.describe())?;
+        }
     }
     Ok(())
 }

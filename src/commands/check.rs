@@ -56,9 +56,10 @@ pub(super) fn check(files: &[PathBuf]) -> Result<(), CommandError> {
     let report = check_files(files, &mut io::stdout().lock())?;
     let voice = super::prepare::client_voice();
     for path in files {
-        if let (Ok(routine), Some(voice)) = (load_routine(path), &voice) {
-            let line =
-                super::prepare::new_phrases_line(&routine, voice, &path.display().to_string());
+        if let (Ok(routine), Some(voice)) = (load_routine(path), &voice)
+            && let Some(line) =
+                super::prepare::new_phrases_line(&routine, voice, &path.display().to_string())
+        {
             writeln!(io::stdout().lock(), "{}: {line}", path.display())?;
         }
     }

@@ -30,23 +30,24 @@ pub(super) fn client_voice() -> Option<Voice> {
 }
 
 /// How many of a routine's phrases are new to the voice, and what to do
-/// about them, in a line (`name` is how the user names the routine).
-pub(super) fn new_phrases_line(routine: &Routine, voice: &Voice, name: &str) -> String {
+/// about them, in a line (`name` is how the user names the routine);
+/// `None` when there are none.
+pub(super) fn new_phrases_line(routine: &Routine, voice: &Voice, name: &str) -> Option<String> {
     let phrases = phrases_of(routine);
     if voice.natural().is_some() {
         match voice.unprepared(&phrases).len() {
-            0 => "every phrase is ready in the natural voice".into(),
-            n => format!(
+            0 => None,
+            n => Some(format!(
                 "{n} phrases are new to the natural voice; `massage-cue prepare {name}` renders them ahead (or `start` does, up to [voice] prepare_wait)"
-            ),
+            )),
         }
     } else {
         match voice.unprepared_by_pack(&phrases) {
-            0 => "every phrase is in the voice pack".into(),
-            n => format!(
+            0 => None,
+            n => Some(format!(
                 "{n} phrases are not in the voice pack; the fallback command speaks them (natural voice: {})",
                 voice.natural_missing().unwrap_or("not set up")
-            ),
+            )),
         }
     }
 }

@@ -106,11 +106,9 @@ pub(super) fn show(name: &str) -> Result<(), CommandError> {
 /// `plan ROUTINE [--json]`.
 pub(super) fn plan(args: &PlanArgs) -> Result<(), CommandError> {
     let (routine, options, voice) = session_parts(&args.routine, &args.session)?;
-    note(&super::prepare::new_phrases_line(
-        &routine,
-        &voice,
-        &args.routine,
-    ));
+    if let Some(line) = super::prepare::new_phrases_line(&routine, &voice, &args.routine) {
+        note(&line);
+    }
     let plan = plan_with_voice(&routine, &options, &voice)?;
     for text in &plan.notes {
         note(text);
