@@ -80,7 +80,8 @@ pub enum Command {
     /// Render a routine's own phrases (step names, tips, cautions) in the
     /// natural voice ahead of a session, with a progress bar.
     Prepare { routine: String },
-    /// Write a whole session to a WAV file, without any audio device.
+    /// Write a whole session to a sound file (WAV, FLAC or Ogg), without any
+    /// audio device.
     Render(RenderArgs),
     /// Speak one phrase.
     Say { text: String },
@@ -178,6 +179,13 @@ pub struct StartArgs {
     /// starting while one is under way is refused).
     #[arg(long)]
     pub replace: bool,
+    /// Play music under the cues: an Ogg, FLAC, MP3 or WAV file, or a
+    /// folder of them (shuffled, looped). Overrides `[music] path`.
+    #[arg(long, value_name = "PATH")]
+    pub music: Option<PathBuf>,
+    /// No music this session, whatever `[music] path` says.
+    #[arg(long, conflicts_with = "music")]
+    pub no_music: bool,
 }
 
 #[derive(Debug, Args)]
@@ -209,9 +217,14 @@ pub struct RenderArgs {
     pub routine: String,
     #[command(flatten)]
     pub session: SessionArgs,
-    /// The WAV file to write.
+    /// The file to write: its name's ending says the kind, .wav, .flac or
+    /// .ogg.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Mix music under the cues: an Ogg, FLAC, MP3 or WAV file, or a folder
+    /// of them (shuffled, looped), at `[music] volume`.
+    #[arg(long, value_name = "PATH")]
+    pub music: Option<PathBuf>,
 }
 
 /// A parser for a value the library reads from its lower-case name

@@ -29,6 +29,7 @@ pub struct Config {
     pub voice: VoiceConfig,
     pub audio: AudioConfig,
     pub daemon: DaemonConfig,
+    pub music: MusicConfig,
 }
 
 /// `[session]`: how sessions are planned unless the command line says
@@ -76,6 +77,25 @@ pub struct DaemonConfig {
     pub socket: Option<PathBuf>,
 }
 
+/// `[music]`: music under the cues.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MusicConfig {
+    /// A music file, or a folder of them, played under every session
+    /// unless the command line says otherwise; none by default.
+    pub path: Option<PathBuf>,
+    /// Its level between cues, 0 to 1 of the files' own.
+    pub volume: f64,
+}
+
+impl Default for MusicConfig {
+    fn default() -> Self {
+        MusicConfig {
+            path: None,
+            volume: crate::audio::music::DEFAULT_VOLUME,
+        }
+    }
+}
+
 impl Default for Config {
     /// The values documented in the top-level `config.toml`.
     fn default() -> Self {
@@ -110,6 +130,7 @@ impl Default for Config {
             },
             audio: AudioConfig { auto_resume: false },
             daemon: DaemonConfig::default(),
+            music: MusicConfig::default(),
         }
     }
 }
@@ -240,6 +261,7 @@ struct RawConfig {
     voice: RawVoice,
     audio: RawAudio,
     daemon: RawDaemon,
+    music: RawMusic,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -304,6 +326,13 @@ struct RawAudio {
 #[serde(default, deny_unknown_fields)]
 struct RawDaemon {
     socket: Option<Spanned<PathBuf>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawMusic {
+    path: Option<Spanned<PathBuf>>,
+    volume: Option<Spanned<f64>>,
 }
 
 impl RawConfig {
@@ -441,7 +470,43 @@ impl RawConfig {
             }
             config.daemon.socket = Some(socket.into_inner());
         }
+
+        if let Some(music) = self.music.path {
+            let expanded = expand_home(music.get_ref());
+            if !expanded.is_absolute() {
+                return Err(bad(
+                    music.span(),
+                    "`path` must be an absolute path (or start with ~/)".into(),
+                    None,
+                ));
+            }
+            config.music.path = Some(expanded);
+        }
+        if let Some(volume) = self.music.volume {
+            let value = *volume.get_ref();
+            if !valid_volume(value) {
+                return Err(bad(
+                    volume.span(),
+                    format!("`volume` must be between 0 and 1, not {value}"),
+                    Some("0.3 is the music at 30 % of its own level"),
+                ));
+            }
+            config.music.volume = value;
+        }
         Ok(config)
+    }
+}
+
+/// Whether a music volume is one massage-cue accepts.
+pub fn valid_volume(volume: f64) -> bool {
+    (0.0..=1.0).contains(&volume)
+}
+
+/// `~/x` as a path in the home folder; any other path as it is.
+pub fn expand_home(path: &Path) -> PathBuf {
+    match (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => path.to_owned(),
     }
 }
 
@@ -494,6 +559,9 @@ timeout = "2s"
 auto_resume = true
 [daemon]
 socket = "/run/x.sock"
+[music]
+path = "/srv/music"
+volume = 0.5
 "#;
         let config = Config::parse(text, Path::new("c.toml")).unwrap();
         assert_eq!(config.session.level, Level::High);
@@ -506,6 +574,8 @@ socket = "/run/x.sock"
         assert_eq!(config.voice.timeout, 2000);
         assert!(config.audio.auto_resume);
         assert_eq!(config.daemon.socket, Some(PathBuf::from("/run/x.sock")));
+        assert_eq!(config.music.path, Some(PathBuf::from("/srv/music")));
+        assert_eq!(config.music.volume, 0.5);
         let options = config.options();
         assert_eq!(options.level, Level::High);
         assert_eq!(options.length, Some(25 * 60_000));
@@ -560,6 +630,9 @@ socket = "/run/x.sock"
                 "my.toml:2:10: `socket`",
             ),
             ("[audio]\nauto_resume = \"yes\"\n", "my.toml:2:15:"),
+            ("[music]\npath = \"songs\"\n", "my.toml:2:8: `path`"),
+            ("[music]\nvolume = 1.5\n", "my.toml:2:10: `volume`"),
+            ("[music]\nvolume = -0.1\n", "my.toml:2:10: `volume`"),
         ];
         for (text, start) in cases {
             let message = error(text);

@@ -30,6 +30,7 @@ mod files_and_bounds;
 mod fuzz_regressions;
 mod hostile;
 mod msrv;
+mod music_render;
 mod natural_voice;
 mod never_deaf;
 mod render_routine;

@@ -10,6 +10,9 @@
 //! - [`render`] and [`render_to_wav`] place every clip at its exact sample,
 //!   without any device.
 
+pub mod duck;
+mod encode;
+pub mod music;
 mod output;
 mod recording;
 mod render;
@@ -19,11 +22,14 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub use encode::{Format, write_samples};
+pub use music::{Music, MusicError, Playlist};
 pub use output::{AudioOut, SOUND_THREAD_NICE, say};
 pub use recording::{RecordingSink, SinkCall};
 pub use render::{
-    RenderSummary, TimedClip, render, render_timeline, render_timeline_to_wav, render_to_wav,
-    timeline, write_wav,
+    RenderMusic, RenderSummary, TimedClip, render, render_timeline, render_timeline_to_file,
+    render_timeline_to_wav, render_timeline_with_music, render_to_file, render_to_wav, timeline,
+    write_wav,
 };
 
 use crate::clip::Clip;
@@ -89,6 +95,23 @@ pub enum AudioError {
     /// A clip with no samples per second cannot be played or rendered.
     #[error("a clip has a sample rate of 0 Hz")]
     ZeroRate,
+    /// `render` was asked for a kind of file it does not write.
+    #[error(
+        "cannot tell the kind of sound file to write from the name {}: end it with .wav, .flac or .ogg",
+        path.display()
+    )]
+    Format {
+        /// The file asked for.
+        path: PathBuf,
+    },
+    /// Writing a FLAC or Ogg file failed.
+    #[error("could not write {}: {detail}", path.display())]
+    Write {
+        /// The file being written.
+        path: PathBuf,
+        /// Why it failed.
+        detail: String,
+    },
     /// Writing a WAV file failed.
     #[error("could not write {}: {source}", path.display())]
     Wav {

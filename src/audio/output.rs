@@ -304,6 +304,44 @@ impl CueSink for AudioOut {
     }
 }
 
+impl AudioOut {
+    /// Starts `source`, at this output's [`rate`](Self::rate) and
+    /// [`channels`](Self::channels) (interleaved), on the frame of `due`
+    /// (as a clip due then would start), mixed with the clips until it
+    /// ends. [`silence`](CueSink::silence) does not stop it: it is for a
+    /// bed under the cues that keeps its own time, such as music, and ends
+    /// by itself; until then it counts as sounding.
+    pub fn play_source_at<S>(
+        &mut self,
+        source: S,
+        due: tokio::time::Instant,
+    ) -> Result<(), AudioError>
+    where
+        S: Iterator<Item = f32> + Send + 'static,
+    {
+        if self.is_closed() {
+            return Err(AudioError::Closed);
+        }
+        let (Some(channels), Some(rate)) = (
+            rodio::ChannelCount::new(self.channels),
+            rodio::SampleRate::new(self.rate),
+        ) else {
+            return Err(AudioError::ZeroRate);
+        };
+        self.sounding.fetch_add(1, Ordering::AcqRel);
+        self.mixer.add(ScheduledBed {
+            source,
+            started: false,
+            start_frame: self.frame_for(due.into_std()),
+            clock: Arc::clone(&self.clock),
+            channels,
+            rate,
+            sounding: Arc::clone(&self.sounding),
+        });
+        Ok(())
+    }
+}
+
 impl Drop for AudioOut {
     fn drop(&mut self) {
         self.silence();
@@ -691,6 +729,60 @@ impl Source for ScheduledClip {
 impl Drop for ScheduledClip {
     fn drop(&mut self) {
         self.sounding.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// A long source handed to the mixer at the output's own rate and channel
+/// count: silent until the stream reaches its start frame, then its
+/// samples until it ends. Its start is checked only between frames, so its
+/// channels stay in step.
+struct ScheduledBed<S> {
+    source: S,
+    started: bool,
+    start_frame: u64,
+    clock: Arc<StreamClock>,
+    channels: rodio::ChannelCount,
+    rate: rodio::SampleRate,
+    /// Counts it as sounding until it ends, so that
+    /// [`AudioOut::drain`] lets it play out.
+    sounding: Arc<AtomicUsize>,
+}
+
+impl<S> Drop for ScheduledBed<S> {
+    fn drop(&mut self) {
+        self.sounding.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl<S: Iterator<Item = f32>> Iterator for ScheduledBed<S> {
+    type Item = f32;
+
+    fn next(&mut self) -> Option<f32> {
+        if !self.started {
+            if self.clock.frame.load(Ordering::Acquire) < self.start_frame {
+                return Some(0.0);
+            }
+            self.started = true;
+        }
+        self.source.next()
+    }
+}
+
+impl<S: Iterator<Item = f32>> Source for ScheduledBed<S> {
+    fn current_span_len(&self) -> Option<usize> {
+        None
+    }
+
+    fn channels(&self) -> rodio::ChannelCount {
+        self.channels
+    }
+
+    fn sample_rate(&self) -> rodio::SampleRate {
+        self.rate
+    }
+
+    fn total_duration(&self) -> Option<Duration> {
+        None
     }
 }
 

@@ -8,6 +8,9 @@
 use std::path::Path;
 
 use super::AudioError;
+use super::duck::{DuckCursor, Span, duck_gain, fade};
+use super::encode::{Format, write_track};
+use super::music::{Playlist, Samples};
 use crate::clip::Clip;
 use crate::ms::Ms;
 use crate::plan::{Cue, Plan};
@@ -42,10 +45,10 @@ pub fn timeline(cues: &[Cue], mut clip_for: impl FnMut(&Cue) -> Clip) -> Vec<Tim
 /// The rate used when there is no clip to take one from.
 const FALLBACK_RATE: u32 = 48_000;
 
-/// Samples mixed per block when streaming to a file.
+/// Samples written per block by [`write_wav`].
 const BLOCK: usize = 1 << 16;
 
-/// What [`render_to_wav`] wrote.
+/// What [`render_to_file`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RenderSummary {
     /// Sample rate of the file.
@@ -79,7 +82,7 @@ pub fn render_timeline(timeline: &[TimedClip], total_ms: Ms, rate: u32) -> Vec<f
 }
 
 /// Renders the whole session to a 16-bit mono WAV at the clips' sample rate
-/// (the highest, if they differ): `massage-cue render`.
+/// (the highest, if they differ).
 pub fn render_to_wav(
     plan: &Plan,
     clip_for: impl FnMut(&Cue) -> Clip,
@@ -94,40 +97,86 @@ pub fn render_timeline_to_wav(
     total_ms: Ms,
     path: &Path,
 ) -> Result<RenderSummary, AudioError> {
-    let rate = timeline
-        .iter()
-        .map(|t| t.clip.rate)
-        .max()
-        .unwrap_or(FALLBACK_RATE);
+    render_timeline_to_file(timeline, total_ms, path, Format::Wav, None)
+}
+
+/// Music mixed under a rendered session: ducked under every cue, faded in
+/// at the start and out at the end (see [`super::duck`]).
+#[derive(Debug, Clone)]
+pub struct RenderMusic {
+    pub playlist: Playlist,
+    /// Its level between cues, 0 to 1 of the files' own.
+    pub volume: f64,
+    /// The shuffle's seed.
+    pub seed: u64,
+}
+
+/// Renders the whole session to a mono file in `format` at the clips'
+/// sample rate (the highest, if they differ), with `music` under the cues
+/// if given: `massage-cue render`.
+pub fn render_to_file(
+    plan: &Plan,
+    clip_for: impl FnMut(&Cue) -> Clip,
+    path: &Path,
+    format: Format,
+    music: Option<&RenderMusic>,
+) -> Result<RenderSummary, AudioError> {
+    render_timeline_to_file(
+        &timeline(&plan.cues, clip_for),
+        plan.total_ms,
+        path,
+        format,
+        music,
+    )
+}
+
+/// [`render_to_file`] for clips already paired with their offsets.
+pub fn render_timeline_to_file(
+    timeline: &[TimedClip],
+    total_ms: Ms,
+    path: &Path,
+    format: Format,
+    music: Option<&RenderMusic>,
+) -> Result<RenderSummary, AudioError> {
+    let rate = timeline_rate(timeline);
     if rate == 0 {
         return Err(AudioError::ZeroRate);
     }
     let mut mix = Mixdown::new(timeline, total_ms, rate);
-    let wav_error = |source| AudioError::Wav {
-        path: path.to_owned(),
-        source,
-    };
-    let mut writer = hound::WavWriter::create(path, wav_spec(rate)).map_err(wav_error)?;
-    let mut block = vec![0.0f32; BLOCK];
-    let mut written = 0u64;
-    while written < mix.total {
-        let n = BLOCK.min((mix.total - written) as usize);
-        let block = &mut block[..n];
-        block.fill(0.0);
-        mix.fill(block);
-        let mut ints = writer.get_i16_writer(n as u32);
-        for &s in block.iter() {
-            ints.write_sample(to_i16(s));
-        }
-        ints.flush().map_err(wav_error)?;
-        written += n as u64;
+    if let Some(music) = music {
+        mix.add_music(music);
     }
-    writer.finalize().map_err(wav_error)?;
+    let total = mix.total;
+    write_track(path, format, rate, total, |block| mix.fill(block))?;
     Ok(RenderSummary {
         rate,
-        samples: written,
+        samples: total,
         clips: timeline.len(),
     })
+}
+
+/// The rate a timeline renders at: its clips' (the highest, if they
+/// differ).
+fn timeline_rate(timeline: &[TimedClip]) -> u32 {
+    timeline
+        .iter()
+        .map(|t| t.clip.rate)
+        .max()
+        .unwrap_or(FALLBACK_RATE)
+}
+
+/// [`render_timeline`] with `music` under the cues, in memory.
+pub fn render_timeline_with_music(
+    timeline: &[TimedClip],
+    total_ms: Ms,
+    rate: u32,
+    music: &RenderMusic,
+) -> Vec<f32> {
+    let mut mix = Mixdown::new(timeline, total_ms, rate);
+    mix.add_music(music);
+    let mut out = vec![0.0; mix.total as usize];
+    mix.fill(&mut out);
+    out
 }
 
 /// Writes mono samples to a 16-bit WAV file, clamping to full scale.
@@ -177,6 +226,16 @@ struct Mixdown<'a> {
     pos: u64,
     total: u64,
     rate: u32,
+    music: Option<MusicMix>,
+}
+
+/// The music of a mixdown and where it stands.
+struct MusicMix {
+    samples: Samples,
+    ducks: DuckCursor,
+    volume: f64,
+    /// The track's end, where the fade out ends (ms).
+    end_ms: f64,
 }
 
 impl<'a> Mixdown<'a> {
@@ -193,7 +252,27 @@ impl<'a> Mixdown<'a> {
             pos: 0,
             total: start_sample(total_ms, rate).max(rings_until),
             rate,
+            music: None,
         }
+    }
+
+    /// Mixes `music` under the cues, ducked under each clip.
+    fn add_music(&mut self, music: &RenderMusic) {
+        let mut ducks = DuckCursor::new();
+        for t in self.timeline {
+            let start_ms = t.at_ms as f64;
+            let len_ms = resampled_len(&t.clip, self.rate) as f64 * 1000.0 / f64::from(self.rate);
+            ducks.push(Span {
+                start_ms,
+                end_ms: start_ms + len_ms,
+            });
+        }
+        self.music = Some(MusicMix {
+            samples: music.playlist.samples(1, self.rate, music.seed),
+            ducks,
+            volume: music.volume,
+            end_ms: self.total as f64 * 1000.0 / f64::from(self.rate),
+        });
     }
 
     /// Adds the next `out.len()` samples of the mix into `out`, clamped.
@@ -216,6 +295,14 @@ impl<'a> Mixdown<'a> {
         }
         self.active
             .retain(|(samples, start)| start + samples.len() as u64 > end);
+        if let Some(music) = &mut self.music {
+            let ms_per_sample = 1000.0 / f64::from(self.rate);
+            for (i, s) in out.iter_mut().enumerate() {
+                let t = (self.pos + i as u64) as f64 * ms_per_sample;
+                let gain = music.volume * fade(t, music.end_ms) * duck_gain(music.ducks.amount(t));
+                *s += music.samples.next().unwrap_or(0.0) * gain as f32;
+            }
+        }
         for s in out.iter_mut() {
             *s = s.clamp(-1.0, 1.0);
         }
@@ -252,6 +339,7 @@ fn resample(clip: &Clip, rate: u32) -> std::sync::Arc<[f32]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::duck::DUCK_DB;
 
     fn dc(value: f32, len: usize, rate: u32) -> Clip {
         Clip {
@@ -361,5 +449,186 @@ mod tests {
             [(0, 0), (2000, 1), (4000, 2)]
         );
         assert_eq!(tl[2].clip.duration_ms(), 50);
+    }
+
+    /// A music file of a steady 210 Hz sine at `amplitude` that loops
+    /// seamlessly (105 samples a period at 22 050 Hz), written as WAV.
+    fn sine_music(dir: &Path, amplitude: f32) -> Playlist {
+        let rate = 22_050;
+        let samples: Vec<f32> = (0..105 * 2_100)
+            .map(|i| amplitude * (std::f32::consts::TAU * i as f32 / 105.0).sin())
+            .collect();
+        let path = dir.join("sine.wav");
+        write_wav(&samples, rate, &path).unwrap();
+        Playlist::find(&path).unwrap()
+    }
+
+    fn rms(s: &[f32]) -> f64 {
+        (s.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>() / s.len() as f64).sqrt()
+    }
+
+    fn db(x: f64) -> f64 {
+        20.0 * x.log10()
+    }
+
+    /// The largest change from one sample to the next.
+    fn max_step(s: &[f32]) -> f32 {
+        s.windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0, f32::max)
+    }
+
+    const RATE: u32 = 22_050;
+    const AMPLITUDE: f32 = 0.8;
+    const VOLUME: f64 = 0.5;
+
+    /// Three silent cues, so that only the music sounds: at 5.01 s (1 s
+    /// long), 8.02 s (2 s) and 12.53 s (0.3 s), in a 20 s session.
+    fn silent_cues() -> Vec<TimedClip> {
+        [(5_010, 1_000), (8_020, 2_000), (12_530, 300)]
+            .into_iter()
+            .map(|(at, ms)| timed(at, dc(0.0, (ms * u64::from(RATE) / 1000) as usize, RATE)))
+            .collect()
+    }
+
+    fn window(out: &[f32], from_ms: u64, to_ms: u64) -> &[f32] {
+        &out[(from_ms * u64::from(RATE) / 1000) as usize..(to_ms * u64::from(RATE) / 1000) as usize]
+    }
+
+    #[test]
+    fn music_is_ducked_by_the_documented_depth_under_every_cue() {
+        let dir = tempfile::tempdir().unwrap();
+        let music = RenderMusic {
+            playlist: sine_music(dir.path(), AMPLITUDE),
+            volume: VOLUME,
+            seed: 7,
+        };
+        let out = render_timeline_with_music(&silent_cues(), 20_000, RATE, &music);
+        assert_eq!(out.len(), 20 * RATE as usize);
+        let full = f64::from(AMPLITUDE) * VOLUME / 2f64.sqrt();
+        // between cues, past the fade in and the releases: the music at its
+        // volume
+        for (from, to) in [
+            (3_200, 4_700),
+            (6_700, 7_700),
+            (10_700, 12_200),
+            (13_500, 16_500),
+        ] {
+            let level = db(rms(window(&out, from, to)) / full);
+            assert!(level.abs() < 0.05, "{from}..{to} ms: {level} dB");
+        }
+        // under each cue: lowered by the documented depth
+        for (from, to) in [(5_010, 6_010), (8_020, 10_020), (12_530, 12_830)] {
+            let level = db(rms(window(&out, from, to)) / full);
+            assert!((level + DUCK_DB).abs() < 0.1, "{from}..{to} ms: {level} dB");
+        }
+        // already going down before the first cue, and not yet back after it
+        let before = db(rms(window(&out, 4_910, 4_960)) / full);
+        let after = db(rms(window(&out, 6_060, 6_110)) / full);
+        assert!(before < -3.0 && before > -DUCK_DB, "{before} dB");
+        assert!(after < -3.0 && after > -DUCK_DB, "{after} dB");
+        // faded in from silence and out to it
+        assert!(out[0].abs() < 1e-6 && out.last().unwrap().abs() < 1e-3);
+        assert!(rms(window(&out, 0, 500)) < full / 10.0);
+        assert!(rms(window(&out, 19_700, 20_000)) < full / 10.0);
+    }
+
+    #[test]
+    fn no_duck_or_fade_clicks() {
+        let dir = tempfile::tempdir().unwrap();
+        let music = RenderMusic {
+            playlist: sine_music(dir.path(), AMPLITUDE),
+            volume: VOLUME,
+            seed: 7,
+        };
+        let out = render_timeline_with_music(&silent_cues(), 20_000, RATE, &music);
+        // the steepest the music moves in a sample where its level is
+        // steady; smooth changes of gain add next to nothing to it
+        let peak = AMPLITUDE * VOLUME as f32;
+        let sine_step = max_step(window(&out, 13_500, 16_500));
+        let step = max_step(&out);
+        assert!(step <= sine_step * 1.05, "{step} > {sine_step}");
+
+        // the same check catches a hard switch: the music cut to the
+        // ducked level at each cue's edges, without ramps
+        let floor = 10f32.powf(-DUCK_DB as f32 / 20.0);
+        let mut switched = out.clone();
+        let spans: Vec<(usize, usize)> = silent_cues()
+            .iter()
+            .map(|t| {
+                let start = start_sample(t.at_ms, RATE) as usize;
+                (start, start + t.clip.samples.len())
+            })
+            .collect();
+        for (i, s) in switched.iter_mut().enumerate() {
+            let t_ms = i as f64 * 1000.0 / f64::from(RATE);
+            let unducked = (3_000.0..17_000.0).contains(&t_ms);
+            let phase = (std::f32::consts::TAU * (i % 105) as f32 / 105.0).sin();
+            if unducked {
+                let under = spans.iter().any(|(a, b)| (*a..*b).contains(&i));
+                *s = peak * phase * if under { floor } else { 1.0 };
+            }
+        }
+        let hard = max_step(&switched);
+        assert!(hard > sine_step * 3.0, "a switch gave only {hard}");
+    }
+
+    #[test]
+    fn cues_sound_over_the_music() {
+        // a cue's own samples are added to the ducked music, clamped
+        let dir = tempfile::tempdir().unwrap();
+        let music = RenderMusic {
+            playlist: sine_music(dir.path(), AMPLITUDE),
+            volume: VOLUME,
+            seed: 7,
+        };
+        let tl = [timed(5_000, dc(0.25, RATE as usize, RATE))];
+        let with = render_timeline_with_music(&tl, 10_000, RATE, &music);
+        let bare = render_timeline_with_music(
+            &[timed(5_000, dc(0.0, RATE as usize, RATE))],
+            10_000,
+            RATE,
+            &music,
+        );
+        let cue = window(&with, 5_000, 6_000);
+        let under = window(&bare, 5_000, 6_000);
+        for (a, b) in cue.iter().zip(under) {
+            assert!((a - b - 0.25).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn a_file_with_music_is_written_in_each_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let music = RenderMusic {
+            playlist: sine_music(dir.path(), AMPLITUDE),
+            volume: VOLUME,
+            seed: 7,
+        };
+        let tl = silent_cues();
+        let expected = render_timeline_with_music(&tl, 20_000, RATE, &music);
+        for name in ["s.wav", "s.flac", "s.ogg"] {
+            let path = dir.path().join(name);
+            let summary = render_timeline_to_file(
+                &tl,
+                20_000,
+                &path,
+                Format::of(&path).unwrap(),
+                Some(&music),
+            )
+            .unwrap();
+            assert_eq!(
+                (summary.rate, summary.samples),
+                (RATE, expected.len() as u64)
+            );
+            let decoded: Vec<f32> = rodio::Decoder::try_from(std::fs::File::open(&path).unwrap())
+                .unwrap()
+                .collect();
+            // the music between cues is there at its level in every format
+            let level =
+                rms(window(&decoded, 13_500, 16_500)) / rms(window(&expected, 13_500, 16_500));
+            // (Ogg Vorbis is lossy: a little level is lost)
+            assert!(db(level).abs() < 1.0, "{name}: {} dB", db(level));
+        }
     }
 }

@@ -35,6 +35,8 @@ pub enum CommandError {
     Daemon(#[from] DaemonError),
     #[error(transparent)]
     Audio(#[from] AudioError),
+    #[error(transparent)]
+    Music(#[from] crate::audio::MusicError),
     /// A flag or argument the command cannot use.
     #[error("{0}")]
     Usage(String),
@@ -79,6 +81,8 @@ impl CommandError {
             | CommandError::Routine(_)
             | CommandError::Plan(_)
             | CommandError::Usage(_)
+            | CommandError::Music(_)
+            | CommandError::Audio(AudioError::Format { .. })
             | CommandError::Check { .. }
             | CommandError::Daemon(DaemonError::Config(_))
             | CommandError::Client(ClientError::Refused {

@@ -178,9 +178,24 @@ pub(super) fn phrases() -> Result<(), CommandError> {
     Ok(())
 }
 
-/// `render ROUTINE -o FILE.wav`: the whole session as a sound file, made
-/// without any audio device.
+/// `render ROUTINE -o FILE`: the whole session as a WAV, FLAC or Ogg file,
+/// made without any audio device, with music under the cues if asked.
 pub(super) fn render(args: &crate::cli::RenderArgs) -> Result<(), CommandError> {
+    // a name it cannot write, or music it cannot play, is said before the
+    // session is planned and its phrases made
+    let format = crate::audio::Format::of(&args.output)?;
+    let music = match &args.music {
+        None => None,
+        Some(path) => {
+            let paths = client_paths()?;
+            let config = Config::load(&paths.config_file)?;
+            Some(crate::audio::RenderMusic {
+                playlist: crate::audio::Playlist::find(path)?,
+                volume: config.music.volume,
+                seed: crate::audio::music::fresh_seed(),
+            })
+        }
+    };
     let (routine, options, voice) = session_parts(&args.routine, &args.session)?;
     // no session waits on it: new phrases may take the natural voice's time
     voice.set_natural_renders(true);
@@ -191,14 +206,22 @@ pub(super) fn render(args: &crate::cli::RenderArgs) -> Result<(), CommandError> 
     for warning in &plan.warnings {
         warn(warning);
     }
-    let summary = crate::audio::render_to_wav(&plan, |cue| voice.cue_clip(cue), &args.output)?;
+    let summary = crate::audio::render_to_file(
+        &plan,
+        |cue| voice.cue_clip(cue),
+        &args.output,
+        format,
+        music.as_ref(),
+    )?;
     writeln!(
         io::stdout().lock(),
-        "{}: {} ({} cues, {} Hz mono WAV)",
+        "{}: {} ({} cues{}, {} Hz mono {})",
         args.output.display(),
         plan::HumanMs(summary.duration_ms()),
         summary.clips,
-        summary.rate
+        if music.is_some() { " over music" } else { "" },
+        summary.rate,
+        format.name()
     )?;
     Ok(())
 }
