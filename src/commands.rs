@@ -184,8 +184,7 @@ fn start_options(args: &SessionArgs) -> Result<StartOptions, CommandError> {
         length_ms,
         detail: args.detail,
         tempo: args.tempo,
-        replace: false,
-        sound: None,
+        ..StartOptions::default()
     })
 }
 
@@ -193,9 +192,26 @@ fn start_options(args: &SessionArgs) -> Result<StartOptions, CommandError> {
 /// absolute path whatever its own folder is.
 fn start(args: &StartArgs) -> Result<(), CommandError> {
     let paths = client_paths()?;
+    // the music is found here too, so that the daemon gets an absolute
+    // path, and a path that is not there is said at once
+    let music = match &args.music {
+        None => None,
+        Some(path) => {
+            crate::audio::Playlist::find(path)?;
+            Some(
+                path.canonicalize()
+                    .map_err(|source| crate::audio::MusicError::Read {
+                        path: path.clone(),
+                        source,
+                    })?,
+            )
+        }
+    };
     let options = StartOptions {
         replace: args.replace,
         sound: Some(crate::protocol::sound_environment()),
+        music,
+        no_music: args.no_music,
         ..start_options(&args.session)?
     };
     let path = find_routine(&args.routine, &paths)

@@ -113,6 +113,13 @@ pub struct StartOptions {
     /// that the daemon can say when its own differs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sound: Option<std::collections::BTreeMap<String, String>>,
+    /// Music under the cues: an absolute path to a file or a folder of
+    /// them, instead of the configuration's `[music] path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub music: Option<std::path::PathBuf>,
+    /// No music this session, whatever the configuration says.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_music: bool,
 }
 
 /// The variables that say where a program's sound goes, as this process
@@ -397,6 +404,8 @@ mod tests {
                     tempo: Some(0.8),
                     replace: true,
                     sound: Some([("PULSE_SERVER".to_owned(), "unix:/p".to_owned())].into()),
+                    music: Some("/srv/music".into()),
+                    no_music: false,
                 },
             },
             Request::Pause,
@@ -617,15 +626,21 @@ mod tests {
                 prop::option::of(detail()),
                 prop::option::of(tempo()),
                 any::<bool>(),
+                prop::option::of(text(100).prop_map(std::path::PathBuf::from)),
+                any::<bool>(),
             )
-                .prop_map(|(level, length_ms, detail, tempo, replace)| StartOptions {
-                    level,
-                    length_ms,
-                    detail,
-                    tempo,
-                    replace,
-                    sound: None,
-                })
+                .prop_map(
+                    |(level, length_ms, detail, tempo, replace, music, no_music)| StartOptions {
+                        level,
+                        length_ms,
+                        detail,
+                        tempo,
+                        replace,
+                        sound: None,
+                        music,
+                        no_music,
+                    },
+                )
         }
 
         fn request() -> impl Strategy<Value = Request> {

@@ -12,6 +12,7 @@ mod clips;
 mod connection;
 mod listener;
 mod mpris;
+mod music;
 mod options;
 mod records;
 mod session_handle;

@@ -44,8 +44,7 @@ mod tests {
                 detail: Some(Detail::Brief),
                 tempo: Some(1.5),
                 length_ms: None,
-                replace: false,
-                sound: None,
+                ..StartOptions::default()
             },
             base.clone(),
         );

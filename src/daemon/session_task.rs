@@ -22,6 +22,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::clips::{self, Clips};
+use super::music::SessionMusic;
 use super::options::session_options;
 use super::records::Records;
 use super::session_handle::{Message, Outcome};
@@ -94,6 +95,8 @@ struct Ready {
     options: plan::Options,
     plan: Arc<Plan>,
     clips: Clips,
+    /// The music under its cues, if any.
+    music: SessionMusic,
 }
 
 /// The work of a preparation, done on a blocking thread.
@@ -110,6 +113,18 @@ impl Job {
         let path = find_routine(&self.routine, &self.paths).map_err(Refusal::bad_input)?;
         let path = path.canonicalize().unwrap_or(path);
         let config = Config::load(&self.paths.config_file).map_err(Refusal::bad_input)?;
+        let music = if self.options.no_music {
+            SessionMusic::none()
+        } else {
+            match self.options.music.as_ref().or(config.music.path.as_ref()) {
+                None => SessionMusic::none(),
+                Some(path) => {
+                    let playlist =
+                        crate::audio::Playlist::find(path).map_err(Refusal::bad_input)?;
+                    SessionMusic::of(playlist, config.music.volume)
+                }
+            }
+        };
         let mut options = session_options(&self.options, config.options());
         // read before it is parsed: a file changed in between gives a sum
         // it no longer has, so the session is never resumed onto it
@@ -138,6 +153,7 @@ impl Job {
             options,
             plan,
             clips,
+            music,
         })
     }
 }
@@ -176,6 +192,8 @@ struct Active {
     /// open for it, for the log.
     asked: std::time::Instant,
     opening_from: std::time::Instant,
+    /// The music under the cues, if any.
+    music: SessionMusic,
 }
 
 /// A request that could not be carried out.
@@ -323,6 +341,7 @@ impl SessionTask {
                     on_ready: None,
                     asked: std::time::Instant::now(),
                     opening_from: std::time::Instant::now(),
+                    music: restored_music(&self.paths),
                 });
             }
             Err(why) => self.unresumable(&saved, &why),
@@ -716,6 +735,7 @@ impl SessionTask {
             on_ready: Some(OnReady::Start),
             asked,
             opening_from: std::time::Instant::now(),
+            music: ready.music,
         });
         if self.link.open() {
             self.output_ready(Ok(()));
@@ -752,6 +772,9 @@ impl SessionTask {
                 let now = self.playback.clock().now();
                 active.session = Session::start(plan, now)
                     .with_booking(booking(&active.options), active.session.skipped());
+                active
+                    .music
+                    .play(self.link.out(), self.playback.clock().instant(now));
                 let delay = std::time::Duration::from_millis(self.link.start_delay_ms());
                 tracing::info!(
                     "started {} from {}; first sound {} ms after the request, not counting {} ms \
@@ -789,6 +812,7 @@ impl SessionTask {
             // a session waiting for the output to start stays where it is
             active.on_ready = None;
             playback::pause(&mut active.session, now, self.link.out());
+            active.music.pause(self.playback.clock().instant(now));
         }
         self.message = None;
         self.save(now);
@@ -863,6 +887,9 @@ impl SessionTask {
         let Some(active) = &mut self.active else {
             return Ok(());
         };
+        let at = self.playback.clock().instant(now);
+        active.music.resume(self.link.out(), at);
+        active.music.duck(at, phrase_ms);
         active.session.resume(now, phrase_ms);
         self.save(now);
         self.publish(Some(&SpokenCue {
@@ -1029,7 +1056,13 @@ impl SessionTask {
         let now = self.now();
         self.wake = None;
         loop {
-            let Some(Active { session, clips, .. }) = &mut self.active else {
+            let Some(Active {
+                session,
+                clips,
+                music,
+                ..
+            }) = &mut self.active
+            else {
                 return;
             };
             let plan = Arc::clone(session.plan());
@@ -1038,6 +1071,9 @@ impl SessionTask {
             });
             match handover.map(|h| h.next) {
                 Ok(Handed::Cue { cue, due, clip_ms }) => {
+                    if clip_ms > 0 {
+                        music.duck(self.playback.clock().instant(due), clip_ms);
+                    }
                     let spoken = spoken(&session.plan().cues[cue]);
                     // a clip due in the past starts at once
                     self.link.played(due.max(now), clip_ms);
@@ -1079,8 +1115,10 @@ impl SessionTask {
                 "the session of {} is complete",
                 active.session.plan().routine
             );
+            active.music.end(self.playback.clock().instant(now));
             self.log(now, true);
             self.records.clear_saved();
+            // the last clips and the music's fade out sound to their end
             self.link.close(true);
             self.forget_clips();
             return true;
@@ -1181,6 +1219,7 @@ impl SessionTask {
             return;
         }
         playback::pause(&mut active.session, now, self.link.out());
+        active.music.pause(self.playback.clock().instant(now));
         self.save(now);
         tracing::info!("saved the session's position for the next start");
     }
@@ -1192,6 +1231,7 @@ impl SessionTask {
         self.wake = None;
         if let Some(active) = &mut self.active {
             active.session.pause(now);
+            active.music.lost();
         }
         self.message = Some(format!(
             "The sound output was lost ({err}); the session is paused where it was. \
@@ -1446,6 +1486,21 @@ fn replay(
         }
     }
     plan
+}
+
+/// The music of a session restored after a restart: the configuration's,
+/// if it names any that can play (what the session was started with is not
+/// kept).
+fn restored_music(paths: &Paths) -> SessionMusic {
+    let config = Config::load(&paths.config_file).unwrap_or_default();
+    match config.music.path.map(|p| crate::audio::Playlist::find(&p)) {
+        Some(Ok(playlist)) => SessionMusic::of(playlist, config.music.volume),
+        Some(Err(err)) => {
+            tracing::warn!("the restored session has no music: {err}");
+            SessionMusic::none()
+        }
+        None => SessionMusic::none(),
+    }
 }
 
 fn read_routine(path: &Path) -> Result<Routine, Refusal> {
