@@ -20,6 +20,7 @@ mod bundled_plans;
 mod closed_pipe;
 mod daemon_commands;
 mod daemon_mpris;
+mod daemon_music;
 mod daemon_socket;
 mod daemon_sound;
 mod daemon_time;

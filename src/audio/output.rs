@@ -98,6 +98,8 @@ pub struct AudioOut {
     epoch: Arc<AtomicU64>,
     /// Clips handed over and not finished.
     sounding: Arc<AtomicUsize>,
+    /// Beds (music) handed over and not finished.
+    beds: Arc<AtomicUsize>,
     start_delay: Duration,
     channels: u16,
     rate: u32,
@@ -173,6 +175,7 @@ impl AudioOut {
             clock: opened.clock,
             epoch: Arc::new(AtomicU64::new(0)),
             sounding: Arc::new(AtomicUsize::new(0)),
+            beds: Arc::new(AtomicUsize::new(0)),
             start_delay: Duration::ZERO,
             channels: opened.channels,
             rate: opened.rate,
@@ -207,13 +210,14 @@ impl AudioOut {
         self.sounding.load(Ordering::Acquire)
     }
 
-    /// Blocks until no clip is sounding and the device has had time to play
+    /// Blocks until no clip (nor bed: see
+    /// [`play_source_at`](Self::play_source_at)) is sounding and the device has had time to play
     /// out what it queued, or until `timeout`. Returns whether it went quiet
     /// in time. For one-off playback such as [`say`], and for a finished
     /// session's last clips.
     pub fn drain(&self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        while self.sounding() > 0 {
+        while self.sounding() > 0 || self.beds.load(Ordering::Acquire) > 0 {
             if Instant::now() >= deadline || self.is_closed() {
                 return false;
             }
@@ -310,7 +314,8 @@ impl AudioOut {
     /// (as a clip due then would start), mixed with the clips until it
     /// ends. [`silence`](CueSink::silence) does not stop it: it is for a
     /// bed under the cues that keeps its own time, such as music, and ends
-    /// by itself; until then it counts as sounding.
+    /// by itself; [`drain`](Self::drain) waits for it, but it is not
+    /// counted in [`sounding`](Self::sounding).
     pub fn play_source_at<S>(
         &mut self,
         source: S,
@@ -328,7 +333,7 @@ impl AudioOut {
         ) else {
             return Err(AudioError::ZeroRate);
         };
-        self.sounding.fetch_add(1, Ordering::AcqRel);
+        self.beds.fetch_add(1, Ordering::AcqRel);
         self.mixer.add(ScheduledBed {
             source,
             started: false,
@@ -336,7 +341,7 @@ impl AudioOut {
             clock: Arc::clone(&self.clock),
             channels,
             rate,
-            sounding: Arc::clone(&self.sounding),
+            beds: Arc::clone(&self.beds),
         });
         Ok(())
     }
@@ -743,14 +748,14 @@ struct ScheduledBed<S> {
     clock: Arc<StreamClock>,
     channels: rodio::ChannelCount,
     rate: rodio::SampleRate,
-    /// Counts it as sounding until it ends, so that
-    /// [`AudioOut::drain`] lets it play out.
-    sounding: Arc<AtomicUsize>,
+    /// Counts it until it ends, so that [`AudioOut::drain`] lets it play
+    /// out.
+    beds: Arc<AtomicUsize>,
 }
 
 impl<S> Drop for ScheduledBed<S> {
     fn drop(&mut self) {
-        self.sounding.fetch_sub(1, Ordering::AcqRel);
+        self.beds.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
