@@ -318,4 +318,30 @@ mod tests {
         assert!(f.settled(520.0) && !f.settled(519.0));
         assert_eq!(f.target(), 0.0);
     }
+
+    #[test]
+    fn the_documented_figures_are_these() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let daemon = std::fs::read_to_string(root.join("docs/daemon.md")).unwrap();
+        let config = std::fs::read_to_string(root.join("config.toml")).unwrap();
+        let seconds = |ms: f64| format!("{}", ms / 1000.0);
+        for said in [
+            format!("lowered by **{DUCK_DB} dB**"),
+            format!("**{ATTACK_MS} ms before**"),
+            format!("**{RELEASE_MS} ms** after the cue"),
+            format!("fades in over **{} s**", seconds(FADE_IN_MS)),
+            format!("within **{PAUSE_FADE_MS} ms**"),
+            format!("back over **{} s**", seconds(RESUME_FADE_MS)),
+            format!("fades out over **{} s**", seconds(FADE_OUT_MS)),
+            format!("default {}", crate::audio::music::DEFAULT_VOLUME),
+        ] {
+            assert!(daemon.contains(&said), "docs/daemon.md does not say {said:?}");
+        }
+        assert!(config.contains(&format!(
+            "by {DUCK_DB} dB under every cue: from {} s before the cue until {} s after it",
+            seconds(ATTACK_MS),
+            seconds(RELEASE_MS)
+        )));
+        assert!(config.contains(&format!("volume = {}", crate::audio::music::DEFAULT_VOLUME)));
+    }
 }
