@@ -335,7 +335,10 @@ mod tests {
             format!("fades out over **{} s**", seconds(FADE_OUT_MS)),
             format!("default {}", crate::audio::music::DEFAULT_VOLUME),
         ] {
-            assert!(daemon.contains(&said), "docs/daemon.md does not say {said:?}");
+            assert!(
+                daemon.contains(&said),
+                "docs/daemon.md does not say {said:?}"
+            );
         }
         assert!(config.contains(&format!(
             "by {DUCK_DB} dB under every cue: from {} s before the cue until {} s after it",
