@@ -33,6 +33,15 @@ pub struct ChangeArgs {
     pub duration: String,
 }
 
+/// What `resume` brings back.
+#[derive(Debug, clap::Args)]
+pub struct ResumeArgs {
+    /// Bring back the session stopped or replaced last (kept for 1 hour)
+    /// and resume it; a session under way is kept in its place.
+    #[arg(long)]
+    pub last: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the background service that plays sessions.
@@ -43,11 +52,12 @@ pub enum Command {
     Pause,
     /// Resume a paused session from the repetition where it stopped, or
     /// carry on from a step that waits for you.
-    Resume,
+    Resume(ResumeArgs),
     /// Pause when running; resume when paused or waiting.
     Toggle,
     /// Go on to the next side, place, part, round or held repetition
-    /// (the next step after a step's last).
+    /// (the next step after a step's last); the voice says where. Past the
+    /// last step, a second press within 5 seconds ends the session.
     Next(MoveArgs),
     /// Back to the start of this side, place, part, round or repetition; a
     /// second press within 3 seconds goes one further back.
@@ -190,16 +200,14 @@ pub struct StartArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Print JSON.
+    /// Print JSON; with --follow, a stream of JSON lines, each
+    /// {"status": ..., "cue": ...}.
     #[arg(long)]
     pub json: bool,
-    /// Follow the session live in this terminal.
+    /// Follow the session live in this terminal, starting the daemon again
+    /// if it dies.
     #[arg(long)]
     pub follow: bool,
-    /// Replace a session that is running, paused or waiting (without this,
-    /// starting while one is under way is refused).
-    #[arg(long)]
-    pub replace: bool,
 }
 
 #[derive(Debug, Args)]

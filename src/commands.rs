@@ -32,7 +32,8 @@ pub fn run(cli: Cli) -> Result<(), CommandError> {
         Command::Daemon(args) => daemon(&args),
         Command::Start(args) => start(&args),
         Command::Pause => control(&Request::Pause),
-        Command::Resume => control(&Request::Resume),
+        Command::Resume(args) if args.last => control(&Request::ResumeLast),
+        Command::Resume(_) => control(&Request::Resume),
         Command::Toggle => control(&Request::Toggle),
         Command::Next(by) if by.step => control(&Request::NextStep),
         Command::Next(_) => control(&Request::Next),
@@ -233,7 +234,7 @@ fn start(args: &StartArgs) -> Result<(), CommandError> {
     let mut client = Client::connect_or_start(&paths)?;
     let (status, message) = client.call(&Request::Start { routine, options })?;
     if args.follow {
-        return follow_session(&mut client);
+        return follow_session(client, &paths, false);
     }
     print_outcome(&status, message.as_deref())
 }
@@ -258,7 +259,8 @@ fn print_outcome(status: &Status, message: Option<&str>) -> Result<(), CommandEr
 fn status(args: &StatusArgs) -> Result<(), CommandError> {
     let mut client = socket_client()?;
     if args.follow {
-        return follow_session(&mut client);
+        let (paths, _) = socket_paths()?;
+        return follow_session(client, &paths, args.json);
     }
     let (status, _) = client.call(&Request::Status)?;
     let mut out = io::stdout().lock();
@@ -283,10 +285,19 @@ fn status(args: &StatusArgs) -> Result<(), CommandError> {
     Ok(())
 }
 
-fn follow_session(client: &mut Client) -> Result<(), CommandError> {
+/// The live view (`--follow`), as JSON lines with `--json`; a daemon that
+/// dies meanwhile is started again.
+fn follow_session(client: Client, paths: &Paths, json: bool) -> Result<(), CommandError> {
     let stdout = std::io::stdout();
-    let terminal = stdout.is_terminal();
-    follow::follow(client, &mut stdout.lock(), terminal).map_err(|err| match err {
+    let output = if json {
+        follow::Output::Json
+    } else if stdout.is_terminal() {
+        follow::Output::Terminal
+    } else {
+        follow::Output::Plain
+    };
+    let mut restart = || Client::connect_or_start(paths);
+    follow::follow(client, &mut stdout.lock(), output, &mut restart).map_err(|err| match err {
         FollowError::Daemon(err) => CommandError::Client(err),
         FollowError::Output(err) => CommandError::Output(err),
     })

@@ -301,35 +301,105 @@ pub enum FollowError {
     Output(#[source] io::Error),
 }
 
-/// Follows the session until it finishes or is stopped, or the daemon goes
-/// away, writing the view to `out`.
-pub fn follow(client: &mut Client, out: &mut dyn Write, terminal: bool) -> Result<(), FollowError> {
-    let status = match client.request(&Request::Subscribe)? {
-        Response::Ok { status, .. } => status,
-        Response::Error { kind, message } => {
-            return Err(ClientError::Refused { kind, message }.into());
+/// How many times one `--follow` starts the daemon again after it died.
+pub const MAX_RESTARTS: u32 = 3;
+
+/// How the live view is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Drawn in place with terminal escapes.
+    Terminal,
+    /// The transcript and changes, one plain line each.
+    Plain,
+    /// One JSON object a line: `{"status": {...}, "cue": {...}}`, the cue
+    /// left out when none was spoken.
+    Json,
+}
+
+/// One line of the JSON stream.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    status: &'a Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cue: Option<&'a SpokenCue>,
+}
+
+/// Subscribes; the status at that moment.
+fn subscribe(client: &mut Client) -> Result<Status, ClientError> {
+    match client.request(&Request::Subscribe)? {
+        Response::Ok { status, .. } => Ok(status),
+        Response::Error { kind, message } => Err(ClientError::Refused { kind, message }),
+        Response::Update { .. } => Err(ClientError::Unexpected),
+    }
+}
+
+/// Follows the session until it finishes or is stopped, or the daemon is
+/// stopped, writing the view to `out`. When the daemon dies (its
+/// connection closes without its saying it shuts down), `restart` starts
+/// it again and the view goes on with the session it restores, at most
+/// [`MAX_RESTARTS`] times.
+pub fn follow(
+    client: Client,
+    out: &mut dyn Write,
+    output: Output,
+    restart: &mut dyn FnMut() -> Result<Client, ClientError>,
+) -> Result<(), FollowError> {
+    let mut client = client;
+    let status = subscribe(&mut client)?;
+    let mut view = View::new(status.clone(), output == Output::Terminal);
+    let show = |view: &mut View, out: &mut dyn Write, status: Status, cue: Option<&SpokenCue>| {
+        if output == Output::Json {
+            let line = serde_json::to_string(&JsonLine {
+                status: &status,
+                cue,
+            })
+            .map_err(|e| FollowError::Output(e.into()))?;
+            view.update(status, cue);
+            write_out(out, &format!("{line}\n"))
+        } else {
+            let text = view.update(status, cue);
+            write_out(out, &text)
         }
-        Response::Update { .. } => return Err(ClientError::Unexpected.into()),
     };
-    let mut view = View::new(status.clone(), terminal);
-    write_out(out, &view.update(status, None))?;
+    show(&mut view, &mut *out, status, None)?;
+    let mut restarts = 0;
     let mut next_tick = Instant::now() + Duration::from_secs(1);
     while !view.done() {
         let wait = next_tick.saturating_duration_since(Instant::now());
         match client.receive(wait) {
             Ok(Some(Response::Update { status, cue })) => {
-                write_out(out, &view.update(status, cue.as_ref()))?;
+                show(&mut view, &mut *out, status, cue.as_ref())?;
+            }
+            // the daemon says it is shutting down: stopped on purpose
+            Ok(Some(Response::Error { .. })) => {
+                if output != Output::Json {
+                    write_out(out, "The daemon stopped.\n")?;
+                }
+                return Ok(());
             }
             Ok(Some(_)) => return Err(ClientError::Unexpected.into()),
             Ok(None) => {}
+            Err(ClientError::Closed | ClientError::Io(_)) if restarts < MAX_RESTARTS => {
+                restarts += 1;
+                if output != Output::Json {
+                    write_out(out, "The daemon stopped unexpectedly; starting it again.\n")?;
+                }
+                client = restart()?;
+                let status = subscribe(&mut client)?;
+                show(&mut view, &mut *out, status, None)?;
+            }
             Err(ClientError::Closed) => {
-                write_out(out, "The daemon stopped.\n")?;
+                if output != Output::Json {
+                    write_out(out, "The daemon stopped.\n")?;
+                }
                 return Ok(());
             }
             Err(err) => return Err(err.into()),
         }
         if Instant::now() >= next_tick {
-            write_out(out, &view.tick())?;
+            if output != Output::Json {
+                write_out(out, &view.tick())?;
+            }
             next_tick = Instant::now() + Duration::from_secs(1);
         }
     }
@@ -361,6 +431,7 @@ mod tests {
             step_elapsed_ms: Some(15_000),
             step_remaining_ms: Some(15_000),
             message: None,
+            why: None,
             session: None,
             preparing: None,
             ..Status::default()

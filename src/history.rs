@@ -39,6 +39,30 @@ pub struct Entry {
     /// resumed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// How much of the planned work was played, each part once however
+    /// often it was repeated (absent in entries of older versions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heard_ms: Option<u64>,
+    /// How long the planned work lasts: the steps, without the opening and
+    /// the closing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_ms: Option<u64>,
+}
+
+/// A session counts toward its routine's course when at least this many
+/// percent of its planned work was played.
+pub const COUNTS_AT_PERCENT: u64 = 80;
+
+impl Entry {
+    /// Whether the session counts toward its routine's course: at least
+    /// [`COUNTS_AT_PERCENT`] of its planned work played (an entry of an
+    /// older version, which did not measure it, counts when completed).
+    pub fn counts(&self) -> bool {
+        match (self.heard_ms, self.work_ms) {
+            (Some(heard), Some(work)) => heard * 100 >= work * COUNTS_AT_PERCENT,
+            _ => self.completed,
+        }
+    }
 }
 
 impl fmt::Display for Entry {
@@ -61,6 +85,16 @@ impl fmt::Display for Entry {
         )?;
         if let Some(note) = &self.note {
             write!(f, " ({note})")?;
+        }
+        if let (Some(heard), Some(work)) = (self.heard_ms, self.work_ms)
+            && work > 0
+        {
+            write!(
+                f,
+                ", {} % played{}",
+                heard.min(work) * 100 / work,
+                if self.counts() { "" } else { ", not counted" }
+            )?;
         }
         Ok(())
     }
@@ -85,12 +119,19 @@ impl Log {
             .any(|e| e.started_at_ms == started_at_ms && e.path == path)
     }
 
-    /// How many sessions of `routine` (by name) were played to their end.
+    /// How many sessions of `routine` (by name) count toward its course
+    /// (see [`Entry::counts`]). A session stopped and brought back with
+    /// `resume --last` keeps its start time and is counted once.
     pub fn sessions_done(&self, routine: &str) -> u32 {
-        self.entries
+        let mut started: Vec<u64> = self
+            .entries
             .iter()
-            .filter(|e| e.completed && e.routine == routine)
-            .count() as u32
+            .filter(|e| e.routine == routine && e.counts())
+            .map(|e| e.started_at_ms)
+            .collect();
+        started.sort_unstable();
+        started.dedup();
+        started.len() as u32
     }
 }
 
@@ -197,7 +238,49 @@ mod tests {
             steps: 8,
             completed,
             note: None,
+            heard_ms: None,
+            work_ms: None,
         }
+    }
+
+    #[test]
+    fn a_session_counts_when_most_of_its_work_was_played_and_once() {
+        let skipped = Entry {
+            completed: true,
+            heard_ms: Some(10_000),
+            work_ms: Some(1_500_000),
+            ..entry("back", true)
+        };
+        assert!(!skipped.counts());
+        let stopped_late = Entry {
+            completed: false,
+            heard_ms: Some(1_200_000),
+            work_ms: Some(1_500_000),
+            ..entry("back", false)
+        };
+        assert!(stopped_late.counts(), "80 % counts");
+        let short = Entry {
+            heard_ms: Some(1_199_999),
+            ..stopped_late.clone()
+        };
+        assert!(!short.counts());
+        // brought back and finished: the same start, counted once
+        let finished = Entry {
+            completed: true,
+            heard_ms: Some(1_500_000),
+            ..stopped_late.clone()
+        };
+        let log = Log {
+            entries: vec![skipped.clone(), stopped_late, finished, entry("back", true)],
+            warnings: Vec::new(),
+        };
+        // entry() starts at the same instant as the others: one start
+        assert_eq!(log.sessions_done("back"), 1);
+        assert!(
+            skipped
+                .to_string()
+                .ends_with("completed, 0 % played, not counted")
+        );
     }
 
     #[test]
@@ -205,10 +288,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let history = History::new(dir.path().join("history.jsonl"));
         assert_eq!(history.read().unwrap(), Log::default());
+        // sessions start at different times
         let all = [
             entry("back", true),
             entry("waist", false),
-            entry("back", true),
+            Entry {
+                started_at_ms: 1_700_000_100_000,
+                ..entry("back", true)
+            },
             entry("back", false),
         ];
         for e in &all {
@@ -241,9 +328,13 @@ mod tests {
             log.warnings
         );
 
-        history.append(&entry("back", true)).unwrap();
+        let later = Entry {
+            started_at_ms: 1_700_000_100_000,
+            ..entry("back", true)
+        };
+        history.append(&later).unwrap();
         let log = history.read().unwrap();
-        assert_eq!(log.entries, [entry("back", true), entry("back", true)]);
+        assert_eq!(log.entries, [entry("back", true), later]);
         assert_eq!(log.warnings.len(), 1);
         assert!(
             log.warnings[0].contains(":2: skipping a line"),

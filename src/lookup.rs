@@ -36,6 +36,9 @@ pub struct RoutineFile {
     pub name: String,
     pub path: PathBuf,
     pub origin: Origin,
+    /// A bundled routine that a user routine of the same name hides: it
+    /// cannot be started by name, only by its path.
+    pub shadowed: bool,
 }
 
 /// Why a routine could not be found.
@@ -45,12 +48,23 @@ pub enum LookupError {
     NoFile(PathBuf),
     #[error("no routine named `{name}`{}", hint.as_deref().map(|h| format!("; {h}")).unwrap_or_default())]
     NoName { name: String, hint: Option<String> },
+    #[error("`{name}` could be any of {}; write the name as one of them", .matches.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", "))]
+    Ambiguous { name: String, matches: Vec<String> },
 }
 
 /// Every routine that can be named: the user's, then the bundled ones that
 /// the user's do not shadow (from every data folder, the first of a name
 /// winning); sorted by name within each.
 pub fn routine_files(paths: &Paths) -> Vec<RoutineFile> {
+    all_routine_files(paths)
+        .into_iter()
+        .filter(|f| !f.shadowed)
+        .collect()
+}
+
+/// [`routine_files`], with the bundled routines that a user routine of the
+/// same name shadows among the bundled ones, marked `shadowed`.
+pub fn all_routine_files(paths: &Paths) -> Vec<RoutineFile> {
     let mut found: BTreeMap<String, RoutineFile> = BTreeMap::new();
     let mut user = Vec::new();
     let mut bundled = Vec::new();
@@ -72,15 +86,16 @@ pub fn routine_files(paths: &Paths) -> Vec<RoutineFile> {
             let Some(name) = path.file_stem().and_then(|s| s.to_str()) else {
                 continue;
             };
-            if found.contains_key(name) {
-                continue;
-            }
+            let shadowed = found.contains_key(name);
             let file = RoutineFile {
                 name: name.to_owned(),
                 path: path.clone(),
                 origin,
+                shadowed,
             };
-            found.insert(name.to_owned(), file.clone());
+            if !shadowed {
+                found.insert(name.to_owned(), file.clone());
+            }
             match origin {
                 Origin::User => user.push(file),
                 Origin::Bundled => bundled.push(file),
@@ -96,7 +111,8 @@ pub fn routine_files(paths: &Paths) -> Vec<RoutineFile> {
 
 /// The file a routine argument means: a path when it contains a `/` or ends
 /// in `.toml`; otherwise a file stem, looked up in the user's routines
-/// folder and then in the bundled one.
+/// folder and then in the bundled one. A name that matches no stem exactly
+/// matches one whatever its case, when only one does.
 pub fn find_routine(name_or_path: &str, paths: &Paths) -> Result<PathBuf, LookupError> {
     if name_or_path.contains('/') || name_or_path.ends_with(".toml") {
         let path = PathBuf::from(name_or_path);
@@ -109,6 +125,21 @@ pub fn find_routine(name_or_path: &str, paths: &Paths) -> Result<PathBuf, Lookup
     let all = routine_files(paths);
     if let Some(file) = all.iter().find(|f| f.name == name_or_path) {
         return Ok(file.path.clone());
+    }
+    let folded = name_or_path.to_lowercase();
+    let same: Vec<&RoutineFile> = all
+        .iter()
+        .filter(|f| f.name.to_lowercase() == folded)
+        .collect();
+    match same[..] {
+        [] => {}
+        [file] => return Ok(file.path.clone()),
+        _ => {
+            return Err(LookupError::Ambiguous {
+                name: name_or_path.to_owned(),
+                matches: same.iter().map(|f| f.name.clone()).collect(),
+            });
+        }
     }
     let names: Vec<&str> = all.iter().map(|f| f.name.as_str()).collect();
     let hint = match closest(name_or_path, &names, &[]) {
@@ -191,6 +222,65 @@ mod tests {
         );
         let err = find_routine("./nowhere.toml", &paths).unwrap_err();
         assert!(matches!(err, LookupError::NoFile(_)));
+
+        // the shadowed bundled routine is listed, marked
+        let all: Vec<_> = all_routine_files(&paths)
+            .into_iter()
+            .map(|f| (f.name, f.origin, f.shadowed))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                ("mine".to_owned(), Origin::User, false),
+                ("shared".to_owned(), Origin::User, false),
+                ("lower-back".to_owned(), Origin::Bundled, false),
+                ("shared".to_owned(), Origin::Bundled, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn names_match_whatever_their_case_when_only_one_does() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_owned();
+        let user = dir.join("user");
+        let bundled = dir.join("bundled");
+        fs::create_dir_all(&user).unwrap();
+        fs::create_dir_all(&bundled).unwrap();
+        for (folder, name) in [
+            (&user, "Neck"),
+            (&user, "Feet"),
+            (&bundled, "feet"),
+            (&bundled, "lower-back"),
+        ] {
+            fs::write(folder.join(format!("{name}.toml")), "").unwrap();
+        }
+        let mut paths = Paths::resolve(&env_in(&dir)).unwrap();
+        paths.user_routines = user.clone();
+        paths.routines_var = Some(bundled.clone());
+
+        assert_eq!(
+            find_routine("Lower-Back", &paths).unwrap(),
+            bundled.join("lower-back.toml")
+        );
+        assert_eq!(
+            find_routine("neck", &paths).unwrap(),
+            user.join("Neck.toml")
+        );
+        // an exact name wins over one that differs only in case
+        assert_eq!(
+            find_routine("feet", &paths).unwrap(),
+            bundled.join("feet.toml")
+        );
+        assert_eq!(
+            find_routine("Feet", &paths).unwrap(),
+            user.join("Feet.toml")
+        );
+        let err = find_routine("FEET", &paths).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "`FEET` could be any of `Feet`, `feet`; write the name as one of them"
+        );
     }
 
     #[test]

@@ -23,6 +23,10 @@ use thiserror::Error;
 use crate::ms::Ms;
 use crate::plan::{Detail, Level};
 
+/// How long a session stopped or replaced stays resumable with
+/// `resume --last` (and MPRIS Play): one hour.
+pub const LAST_KEPT_MS: u64 = 60 * 60 * 1000;
+
 /// The protocol version this build speaks.
 pub const VERSION: u32 = 1;
 
@@ -44,6 +48,10 @@ pub enum Request {
     },
     Pause,
     Resume,
+    /// Bring back the session stopped or replaced last, within
+    /// [`LAST_KEPT_MS`] of its end, and resume it; a session under way
+    /// takes its place as the one kept.
+    ResumeLast,
     /// Pause when running, resume when paused.
     Toggle,
     /// Go to the next stretch: side, place, part, round or held repetition
@@ -235,6 +243,23 @@ pub struct Status {
     /// any) goes on: its phrases rendered, its plan made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub preparing: Option<Preparing>,
+    /// Why the session is paused or waiting; left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<Why>,
+}
+
+/// Why a session is not playing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Why {
+    /// Paused on request: `pause`, `toggle`, a media key.
+    Manual,
+    /// The sound output was lost; it is tried again.
+    SoundLost,
+    /// Restored paused after the daemon restarted.
+    Restart,
+    /// At a step that waits for the go signal.
+    WaitStep,
 }
 
 /// A session being made ready to start.
@@ -410,6 +435,7 @@ mod tests {
             },
             Request::Pause,
             Request::Resume,
+            Request::ResumeLast,
             Request::Toggle,
             Request::Next,
             Request::Prev,
@@ -529,6 +555,7 @@ mod tests {
                 phrases_ready: 4,
                 phrases: 9,
             }),
+            why: None,
         };
         for response in [
             Response::Ok {
@@ -649,6 +676,7 @@ mod tests {
                     .prop_map(|(routine, options)| Request::Start { routine, options }),
                 Just(Request::Pause),
                 Just(Request::Resume),
+                Just(Request::ResumeLast),
                 Just(Request::Toggle),
                 Just(Request::Next),
                 Just(Request::Prev),
@@ -720,6 +748,7 @@ mod tests {
                         step_elapsed_ms,
                         step_remaining_ms,
                         message,
+                        why: None,
                         session: None,
                         preparing: None,
                         ..Status::default()

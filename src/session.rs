@@ -108,13 +108,25 @@ pub struct Session {
     /// How much of the plan was skipped by jumps (less what was played
     /// again): the session lasts the plan's length less this.
     skipped: i64,
+    /// The stretches of the plan played so far, as (from, to) plan
+    /// offsets, not counting the run under way.
+    heard: Vec<(Ms, Ms)>,
 }
 
-/// Said when `next` past the last step is held back.
-pub const CONFIRM_END: &str =
-    "This is the last step. Press next again within 5 seconds to end the session.";
-/// Said when `next` is pressed during the cautions.
-pub const CAUTIONS_FIRST: &str = "The cautions are always said; next works once they are.";
+/// Which way a move went, for [`Session::where_phrase`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moved {
+    Next,
+    Prev,
+    /// This stretch again.
+    Repeat,
+    /// This whole step again.
+    RepeatStep,
+}
+
+/// Said when `next` past the last step is held back, and when `next` is
+/// pressed during the cautions.
+pub use crate::plan::wording::{CAUTIONS_FIRST, CONFIRM_END};
 
 impl Session {
     /// A session that starts playing the plan at clock time `now`.
@@ -131,6 +143,7 @@ impl Session {
             notice: None,
             booked: None,
             skipped: 0,
+            heard: Vec::new(),
         }
     }
 
@@ -147,6 +160,83 @@ impl Session {
             notice: None,
             booked: None,
             skipped: 0,
+            heard: Vec::new(),
+        }
+    }
+
+    /// The same session, with `heard` (see [`Session::heard`]) played
+    /// already: a session restored, or brought back after a stop.
+    pub fn with_heard(mut self, heard: Vec<(Ms, Ms)>) -> Session {
+        self.heard = heard;
+        self
+    }
+
+    /// The parts of the plan played so far, as (from, to) plan offsets,
+    /// merged and in order, the run under way at `now` included.
+    pub fn heard(&self, now: Ms) -> Vec<(Ms, Ms)> {
+        let mut all = self.heard.clone();
+        if let Phase::Running { anchor_pos, .. } = self.phase {
+            let to = self.position(now);
+            if to > anchor_pos {
+                all.push((anchor_pos, to));
+            }
+        }
+        all.sort_unstable();
+        let mut merged: Vec<(Ms, Ms)> = Vec::with_capacity(all.len());
+        for (from, to) in all {
+            match merged.last_mut() {
+                Some(last) if from <= last.1 => last.1 = last.1.max(to),
+                _ => merged.push((from, to)),
+            }
+        }
+        merged
+    }
+
+    /// How much of the planned work (the steps, from the first step's start
+    /// to the last one's end) has been played by `now`, each part counted
+    /// once however often it was repeated.
+    pub fn heard_work_ms(&self, now: Ms) -> Ms {
+        let (from, to) = (self.opening_end(), self.closing_start());
+        self.heard(now)
+            .into_iter()
+            .map(|(a, b)| b.min(to).saturating_sub(a.max(from)))
+            .sum()
+    }
+
+    /// How long the planned work lasts: from the first step's start to the
+    /// last one's end.
+    pub fn work_ms(&self) -> Ms {
+        self.closing_start().saturating_sub(self.opening_end())
+    }
+
+    /// Ends the run under way at `now` in the record of what was heard.
+    fn close_run(&mut self, now: Ms) {
+        if let Phase::Running { anchor_pos, .. } = self.phase {
+            let to = self.position(now);
+            if to > anchor_pos {
+                self.heard.push((anchor_pos, to));
+                self.heard = self.heard(now);
+            }
+        }
+    }
+
+    /// While running, the plan stands still from `now` until clock time
+    /// `until` (while the daemon says something), then carries on from the
+    /// start of the cue or repetition under way at `now`, so that nothing
+    /// is cut off unsaid.
+    pub fn hold(&mut self, now: Ms, until: Ms) {
+        if let Phase::Running { .. } = self.phase {
+            let pos = self.resume_point(now);
+            self.close_run(now);
+            self.seek(pos, Some(until.max(now)));
+        }
+    }
+
+    /// The notice of a held-back end is said until `until`: a second press
+    /// counts from then, not from the first press.
+    pub fn notice_said_until(&mut self, until: Ms) {
+        if self.end_asked_at.is_some() {
+            self.end_asked_at = Some(until);
         }
     }
 
@@ -290,7 +380,8 @@ impl Session {
         let Phase::Running { .. } = self.phase else {
             return Due::Nothing;
         };
-        while let Some(cue) = self.plan.cues.get(self.next) {
+        let plan = Arc::clone(&self.plan);
+        while let Some(cue) = plan.cues.get(self.next) {
             let deadline = self.clock_at(cue.at_ms).unwrap_or(now);
             if now + ahead < deadline {
                 return Due::Wait(deadline - ahead);
@@ -299,6 +390,7 @@ impl Session {
             if cue.kind == CueKind::Wait {
                 // said even when late: it is the one cue that says the
                 // session now waits
+                self.close_run(deadline);
                 self.phase = Phase::Waiting {
                     cue: self.next - 1,
                     said_at: deadline,
@@ -314,6 +406,7 @@ impl Session {
         if now < end {
             return Due::Wait(end);
         }
+        self.close_run(end);
         self.phase = Phase::Finished;
         Due::Nothing
     }
@@ -325,6 +418,7 @@ impl Session {
         match self.phase {
             Phase::Running { .. } | Phase::Waiting { .. } => {
                 let pos = self.position(now);
+                self.close_run(now);
                 self.phase = Phase::Paused { pos };
                 true
             }
@@ -371,6 +465,24 @@ impl Session {
         })
     }
 
+    /// What is said after a move, naming where the session now is: "Next:
+    /// Kneading, right side.", "Back to Kneading, left side.", "Right side,
+    /// again."; nothing once the steps are over.
+    pub fn where_phrase(&self, now: Ms, moved: Moved) -> Option<String> {
+        let pos = self.position(now);
+        let status = self.status_at(pos, self.state());
+        let Some(step) = status.step_name else {
+            return (pos < self.opening_end()).then(|| wording::BACK_TO_START.to_string());
+        };
+        let stretch = status.stretch.as_deref();
+        Some(match moved {
+            Moved::Next => wording::moved_on(&step, stretch),
+            Moved::Prev => wording::moved_back(&step, stretch),
+            Moved::Repeat => wording::again(&step, stretch),
+            Moved::RepeatStep => wording::again(&step, None),
+        })
+    }
+
     /// Resumes a paused session at `now`, or carries a waiting one on (the
     /// go signal). The caller first says the [`Session::resume_phrase`],
     /// which lasts `phrase_ms`; the plan carries on from the
@@ -413,6 +525,7 @@ impl Session {
         if self.phase != Phase::Finished {
             self.skipped += pos as i64 - from as i64;
         }
+        self.close_run(now);
         match self.phase {
             Phase::Running { .. } | Phase::Waiting { .. } => self.seek(pos, Some(now)),
             Phase::Paused { .. } => self.seek(pos, None),

@@ -47,6 +47,14 @@ pub struct SavedSession {
     /// The changes made to the plan under way, to make it again.
     #[serde(default, skip_serializing_if = "Changes::is_empty")]
     pub changes: Changes,
+    /// The parts of the plan played so far, as (from, to) plan offsets:
+    /// what course counting measures.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heard: Vec<(Ms, Ms)>,
+    /// When the session was stopped or replaced (ms since the Unix epoch),
+    /// for a session kept to be brought back with `resume --last`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at_ms: Option<u64>,
 }
 
 /// The SHA-256 of a routine file, in hexadecimal. Read as routines are:
@@ -356,6 +364,8 @@ mod tests {
                 }],
                 skipped_ms: 12_000,
             },
+            heard: Vec::new(),
+            ended_at_ms: None,
         }
     }
 

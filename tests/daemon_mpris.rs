@@ -152,15 +152,18 @@ fn media_controls_pause_resume_and_skip_a_session() {
         playerctl(&home, &["metadata", "album"]),
         "Lower back massage"
     );
+    // the track is the step: its length is the step's
+    wait_for("the first step", || step(&home.client_status()) >= 0);
     let length: u64 = playerctl(&home, &["metadata", "mpris:length"])
         .parse()
         .unwrap();
     let status = home.client_status();
-    let session_us =
-        (status["elapsed_ms"].as_u64().unwrap() + status["remaining_ms"].as_u64().unwrap()) * 1000;
+    let step_us = (status["step_elapsed_ms"].as_u64().unwrap()
+        + status["step_remaining_ms"].as_u64().unwrap())
+        * 1000;
     assert!(
-        length.abs_diff(session_us) < 1_000_000,
-        "length {length} µs, session {session_us} µs"
+        length.abs_diff(step_us) < 1_000_000,
+        "length {length} µs, step {step_us} µs"
     );
 
     playerctl(&home, &["play-pause"]);
@@ -204,7 +207,7 @@ fn media_controls_pause_resume_and_skip_a_session() {
     });
     assert_eq!(playerctl(&home, &["status"]), "Stopped");
     // a media key with nothing to control is no error
-    playerctl(&home, &["play-pause"]);
+    playerctl(&home, &["pause"]);
     assert_eq!(home.client_status()["state"], "idle");
 
     let log = daemon.log();
@@ -308,4 +311,80 @@ fn without_a_session_bus_the_daemon_runs_and_says_so_once() {
     assert_eq!(home.client_status()["state"], "paused");
     let log = daemon.log();
     assert_eq!(log.matches("no MPRIS media controls").count(), 1, "{log}");
+}
+
+/// A routine with sides, at a path in the home.
+const SIDES: &str = r#"
+name = "Sides"
+[[step]]
+name = "Kneading"
+reps = 20
+tempo = "2s"
+sides = ["left", "right"]
+[[step]]
+name = "Stroking"
+reps = 20
+tempo = "2s"
+"#;
+
+#[test]
+fn media_keys_move_by_stretch_show_where_and_play_brings_back_a_stopped_session() {
+    require("playerctl");
+    let bus = Bus::start();
+    let home = home(Some(&bus));
+    let _daemon = home.daemon();
+    wait_for("the daemon on the session bus", || {
+        let listed = run(&home, "playerctl", &["--list-all"]);
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .any(|l| l.trim() == "massage-cue")
+    });
+    let routine = home.routine("sides.toml", SIDES);
+    start(&home, routine.to_str().unwrap());
+    wait_for("the left side", || {
+        home.client_status()["stretch"] == "left side"
+    });
+    // the widget line under the title names the side and the repetition
+    wait_for("the side in the metadata", || {
+        playerctl(&home, &["metadata", "xesam:artist"]).starts_with("left side")
+    });
+    assert_eq!(playerctl(&home, &["metadata", "title"]), "Kneading");
+
+    playerctl(&home, &["next"]);
+    wait_for("the right side", || {
+        home.client_status()["stretch"] == "right side"
+    });
+    assert_eq!(home.client_status()["step_name"], "Kneading", "by stretch");
+    wait_for("the right side in the metadata", || {
+        playerctl(&home, &["metadata", "xesam:artist"]).starts_with("right side")
+    });
+    // the position is the time into the step
+    let position: f64 = playerctl(&home, &["position"]).parse().unwrap();
+    let status = home.client_status();
+    let into_step = status["step_elapsed_ms"].as_f64().unwrap() / 1000.0;
+    assert!(
+        (position - into_step).abs() < 2.0,
+        "position {position} s, {into_step} s into the step"
+    );
+    // a quick second previous goes one further back
+    playerctl(&home, &["previous"]);
+    playerctl(&home, &["previous"]);
+    wait_for("the left side again", || {
+        home.client_status()["stretch"] == "left side"
+    });
+
+    // a stray stop loses nothing: play brings the session back
+    playerctl(&home, &["stop"]);
+    wait_for("the session to stop", || {
+        home.client_status()["state"] == "idle"
+    });
+    playerctl(&home, &["play"]);
+    wait_for("the session to come back", || {
+        let status = home.client_status();
+        status["state"] == "running" && status["routine"] == "Sides"
+    });
+    assert_eq!(home.client_status()["stretch"], "left side");
+    wait_for("MPRIS to show it playing", || {
+        playerctl(&home, &["status"]) == "Playing"
+    });
 }

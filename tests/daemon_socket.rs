@@ -446,6 +446,8 @@ fn history_with_a_half_written_last_line_is_read_with_a_warning() {
         steps: 6,
         completed: true,
         note: None,
+        heard_ms: None,
+        work_ms: None,
     };
     history.append(&entry).unwrap();
     let mut file = fs::OpenOptions::new()
@@ -483,6 +485,8 @@ fn a_saved_session_survives_a_crash_in_the_middle_of_a_save() {
         started_at_ms: state::unix_ms_now(),
         routine_sha256: None,
         changes: state::Changes::default(),
+        heard: Vec::new(),
+        ended_at_ms: None,
     })
     .unwrap();
     // the next save was cut off after writing half its temporary file

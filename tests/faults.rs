@@ -198,6 +198,8 @@ fn a_history_line_cut_short_by_a_full_disk_is_taken_back() {
         steps: 1,
         completed: true,
         note: None,
+        heard_ms: None,
+        work_ms: None,
     };
     while fs::metadata(&path).map_or(0, |m| m.len()) < 8_192 - 150 {
         history.append(&entry).unwrap();
@@ -503,6 +505,8 @@ fn a_saved_session_with_values_out_of_bounds_is_refused_not_played() {
         started_at_ms: 1_700_000_000_000,
         routine_sha256: None,
         changes: Default::default(),
+        heard: Vec::new(),
+        ended_at_ms: None,
     };
     massage_cue::state::StateFile::new(home.state_dir().join("session.json"))
         .save(&saved)

@@ -19,6 +19,7 @@ mod bad_routines;
 mod bundled_plans;
 mod closed_pipe;
 mod daemon_commands;
+mod daemon_controls;
 mod daemon_mpris;
 mod daemon_music;
 mod daemon_socket;

@@ -8,7 +8,7 @@ use super::{CommandError, client_paths, note, start_options, warn};
 use crate::cli::{PlanArgs, SessionArgs};
 use crate::config::Config;
 use crate::display;
-use crate::lookup::{Origin, find_routine, routine_files};
+use crate::lookup::{Origin, all_routine_files, find_routine};
 use crate::paths::Paths;
 use crate::plan::{self, Detail, Level, Options, Plan, wording};
 use crate::routine::{Routine, load_routine};
@@ -52,10 +52,12 @@ fn session_parts(
     Ok((routine, options, voice))
 }
 
-/// `list`: every routine that can be started, with where it comes from.
+/// `list`: every routine that can be started, with where it comes from; a
+/// bundled routine that a user routine of the same name hides is listed
+/// too, marked so.
 pub(super) fn list() -> Result<(), CommandError> {
     let paths = client_paths()?;
-    let files = routine_files(&paths);
+    let files = all_routine_files(&paths);
     let mut out = io::stdout().lock();
     if files.is_empty() {
         writeln!(
@@ -67,6 +69,16 @@ pub(super) fn list() -> Result<(), CommandError> {
     }
     let width = files.iter().map(|f| f.name.len()).max().unwrap_or(0);
     for file in files {
+        let origin = if file.shadowed {
+            format!(
+                "{}, hidden by your routine `{}`; start it by its path {}",
+                file.origin,
+                file.name,
+                file.path.display()
+            )
+        } else {
+            file.origin.to_string()
+        };
         match load_routine(&file.path) {
             Ok(r) => {
                 let length = r
@@ -74,11 +86,7 @@ pub(super) fn list() -> Result<(), CommandError> {
                     .map(|l| format!(" ({}-{})", plan::HumanMs(l.low), plan::HumanMs(l.high)))
                     .unwrap_or_default();
                 let about = r.description.as_deref().unwrap_or(&r.name);
-                writeln!(
-                    out,
-                    "{:width$}  {}{length}  [{}]",
-                    file.name, about, file.origin
-                )?;
+                writeln!(out, "{:width$}  {}{length}  [{origin}]", file.name, about)?;
             }
             Err(err) => writeln!(
                 out,
@@ -141,6 +149,16 @@ pub fn routine_phrases(routine: &Routine, lengths: &dyn ClipLengths) -> BTreeSet
                 ..Options::default()
             };
             if let Ok(plan) = plan::plan(routine, &options, lengths) {
+                // what next, prev and repeat say where they land
+                for step in &plan.steps {
+                    let places: Vec<&str> = plan
+                        .stretches
+                        .iter()
+                        .filter(|s| s.step == step.index && !s.label.is_empty())
+                        .map(|s| s.label.as_str())
+                        .collect();
+                    out.extend(wording::move_phrases(&step.name, &places));
+                }
                 out.extend(
                     plan.cues
                         .into_iter()
@@ -164,7 +182,7 @@ pub(super) fn phrases() -> Result<(), CommandError> {
     let paths = client_paths()?;
     let mut all: BTreeSet<String> = wording::stock_phrases().into_iter().collect();
     all.extend(crate::voice::COMPOSE_WORDS.map(String::from));
-    for file in routine_files(&paths)
+    for file in all_routine_files(&paths)
         .into_iter()
         .filter(|f| f.origin == Origin::Bundled)
     {

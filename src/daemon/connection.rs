@@ -384,7 +384,7 @@ impl Connection {
                             self.send(&Response::Update { status, cue: None }).await?;
                         }
                     }
-                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                    Err(broadcast::error::RecvError::Closed) => return self.shutting_down().await,
                 },
                 // nothing more is expected from a subscriber; reading only
                 // tells when it hangs up
@@ -393,9 +393,19 @@ impl Connection {
                         return Ok(());
                     }
                 }
-                () = shutdown.recv() => return Ok(()),
+                () = shutdown.recv() => return self.shutting_down().await,
             }
         }
+    }
+
+    /// Tells a subscriber that the daemon is shutting down, so that it
+    /// knows the daemon was stopped and did not die.
+    async fn shutting_down(&mut self) -> io::Result<()> {
+        self.send(&Response::error(
+            ErrorKind::Failed,
+            "the daemon is shutting down",
+        ))
+        .await
     }
 }
 

@@ -16,7 +16,7 @@ use std::time::Duration;
 use mpris_server::zbus::{self, fdo};
 use mpris_server::{
     LoopStatus, Metadata, PlaybackRate, PlaybackStatus, PlayerInterface, Property, RootInterface,
-    Server, Time, TrackId, Volume,
+    Server, Signal, Time, TrackId, Volume,
 };
 use tokio::sync::broadcast;
 
@@ -61,12 +61,16 @@ pub(super) async fn serve(session: SessionHandle, mut shutdown: Shutdown) {
     };
     let mut shown = Shown::of(&status(&session).await.unwrap_or_default());
     loop {
-        let status = tokio::select! {
+        let (status, moved) = tokio::select! {
             update = updates.recv() => match update {
-                Ok(Response::Update { status, .. }) => status,
+                // a move or a resume puts the step's position elsewhere
+                Ok(Response::Update { status, cue }) => {
+                    let moved = cue.is_some_and(|c| c.kind == "move" || c.kind == "resume");
+                    (status, moved)
+                }
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Lagged(_)) => match status(&session).await {
-                    Some(status) => status,
+                    Some(status) => (status, true),
                     None => break,
                 },
                 Err(broadcast::error::RecvError::Closed) => break,
@@ -87,31 +91,74 @@ pub(super) async fn serve(session: SessionHandle, mut shutdown: Shutdown) {
         {
             tracing::debug!("cannot signal an MPRIS change: {err}");
         }
+        if moved
+            && let Err(err) = server
+                .emit(Signal::Seeked {
+                    position: position(&status),
+                })
+                .await
+        {
+            tracing::debug!("cannot signal an MPRIS seek: {err}");
+        }
     }
 }
 
 /// What D-Bus listeners are shown, to tell them only of real changes (the
-/// updates stream has one line for every count spoken).
+/// updates stream has one line for every cue spoken: a press, a release,
+/// a time left change nothing shown).
 #[derive(Debug, PartialEq)]
 struct Shown {
     playback: PlaybackStatus,
-    /// The routine, the step and the session's length.
-    track: Option<(String, Option<usize>, u64)>,
+    /// The routine, the step, where in it, and the step's length.
+    track: Option<(String, Option<usize>, String, u64)>,
 }
 
 impl Shown {
     fn of(status: &Status) -> Shown {
         Shown {
             playback: playback_status(status.state),
-            track: status.routine.clone().map(|routine| {
-                (
-                    routine,
-                    status.step,
-                    status.elapsed_ms + status.remaining_ms,
-                )
-            }),
+            track: status
+                .routine
+                .clone()
+                .map(|routine| (routine, status.step, where_in_step(status), length(status))),
         }
     }
+}
+
+/// Where in the step the session is, as media widgets show it under the
+/// title: "right side, place 2 of 5 · 7 of 15"; the step's number when it
+/// has one stretch and no counts; the routine outside the steps.
+fn where_in_step(status: &Status) -> String {
+    let mut words: Vec<String> = status.stretch.iter().cloned().collect();
+    if let (Some(rep), Some(reps)) = (status.rep, status.reps) {
+        let said = format!("{rep} of {reps}");
+        // a held repetition names itself already
+        if !words.iter().any(|w| w.ends_with(&said)) {
+            words.push(said);
+        }
+    }
+    if words.is_empty() {
+        return match (status.step, status.steps) {
+            (Some(i), Some(n)) => format!("Step {} of {n}", i + 1),
+            _ => status.routine.clone().unwrap_or_default(),
+        };
+    }
+    words.join(" · ")
+}
+
+/// The length of what is shown as the track: the current step, or the
+/// whole session outside the steps.
+fn length(status: &Status) -> u64 {
+    match (status.step_elapsed_ms, status.step_remaining_ms) {
+        (Some(done), Some(left)) => done + left,
+        _ => status.elapsed_ms + status.remaining_ms,
+    }
+}
+
+/// Where in the track the session is: in the step, or in the session
+/// outside the steps.
+fn position(status: &Status) -> Time {
+    micros(status.step_elapsed_ms.unwrap_or(status.elapsed_ms))
 }
 
 fn playback_status(state: SessionState) -> PlaybackStatus {
@@ -123,8 +170,9 @@ fn playback_status(state: SessionState) -> PlaybackStatus {
     }
 }
 
-/// The session as a track: the routine is the album, the step the title,
-/// and the whole session its length.
+/// The session as a track: the routine is the album, the step the title
+/// and its length the track's; where in the step (side, place, part,
+/// repetition) is the artist, the line media widgets show under the title.
 fn metadata(status: &Status) -> Metadata {
     let Some(routine) = &status.routine else {
         return Metadata::builder().trackid(TrackId::NO_TRACK).build();
@@ -136,8 +184,8 @@ fn metadata(status: &Status) -> Metadata {
         .trackid(trackid)
         .album(routine.clone())
         .title(status.step_name.clone().unwrap_or_else(|| routine.clone()))
-        .artist(["massage-cue"])
-        .length(micros(status.elapsed_ms + status.remaining_ms));
+        .artist([where_in_step(status)])
+        .length(micros(length(status)));
     if let Some(step) = status.step {
         metadata = metadata.track_number(i32::try_from(step + 1).unwrap_or(i32::MAX));
     }
@@ -177,6 +225,20 @@ impl Player {
             }
             Outcome::Reply(Response::Error { message, .. }) => Err(fdo::Error::Failed(message)),
             _ => Ok(()),
+        }
+    }
+
+    /// Play (or PlayPause) with no session: the session stopped or
+    /// replaced last comes back, as `resume --last` brings it, so that a
+    /// stray Stop on a remote loses nothing.
+    async fn play_or_bring_back(&self, request: Request) -> fdo::Result<()> {
+        let idle = status(&self.session)
+            .await
+            .is_some_and(|s| s.state == SessionState::Idle);
+        if idle {
+            self.control(Request::ResumeLast).await
+        } else {
+            self.control(request).await
         }
     }
 
@@ -253,7 +315,7 @@ impl PlayerInterface for Player {
     }
 
     async fn play_pause(&self) -> fdo::Result<()> {
-        self.control(Request::Toggle).await
+        self.play_or_bring_back(Request::Toggle).await
     }
 
     async fn stop(&self) -> fdo::Result<()> {
@@ -261,7 +323,7 @@ impl PlayerInterface for Player {
     }
 
     async fn play(&self) -> fdo::Result<()> {
-        self.control(Request::Resume).await
+        self.play_or_bring_back(Request::Resume).await
     }
 
     async fn seek(&self, _offset: Time) -> fdo::Result<()> {
@@ -323,7 +385,7 @@ impl PlayerInterface for Player {
     }
 
     async fn position(&self) -> fdo::Result<Time> {
-        Ok(micros(self.status().await?.elapsed_ms))
+        Ok(position(&self.status().await?))
     }
 
     async fn minimum_rate(&self) -> fdo::Result<PlaybackRate> {
@@ -369,10 +431,14 @@ mod tests {
             routine: Some("Lower back massage".into()),
             step: Some(2),
             step_name: Some("Rubbing".into()),
+            stretch: Some("right side".into()),
             rep: Some(3),
             reps: Some(10),
             elapsed_ms: 61_000,
             remaining_ms: 539_000,
+            step_elapsed_ms: Some(6_000),
+            step_remaining_ms: Some(54_000),
+            steps: Some(8),
             ..Status::default()
         }
     }
@@ -382,7 +448,24 @@ mod tests {
         let metadata = metadata(&running());
         assert_eq!(metadata.album(), Some("Lower back massage"));
         assert_eq!(metadata.title(), Some("Rubbing"));
-        assert_eq!(metadata.length(), Some(Time::from_secs(600)));
+        assert_eq!(
+            metadata.artist(),
+            Some(vec!["right side · 3 of 10".to_owned()])
+        );
+        // the step's length, against the step's title
+        assert_eq!(metadata.length(), Some(Time::from_secs(60)));
+        assert_eq!(position(&running()), Time::from_secs(6));
+        let one_stretch = Status {
+            stretch: None,
+            rep: None,
+            ..running()
+        };
+        assert_eq!(where_in_step(&one_stretch), "Step 3 of 8");
+        let held = Status {
+            stretch: Some("upper back, 3 of 10".into()),
+            ..running()
+        };
+        assert_eq!(where_in_step(&held), "upper back, 3 of 10");
         assert_eq!(
             metadata.trackid().unwrap().as_str(),
             "/org/massage_cue/step/2"
@@ -410,15 +493,23 @@ mod tests {
     }
 
     #[test]
-    fn counts_do_not_change_what_is_shown() {
+    fn only_a_new_step_stretch_or_repetition_changes_what_is_shown() {
         let before = running();
+        let later = Status {
+            elapsed_ms: before.elapsed_ms + 500,
+            remaining_ms: before.remaining_ms - 500,
+            step_elapsed_ms: Some(6_500),
+            step_remaining_ms: Some(53_500),
+            ..before.clone()
+        };
+        assert_eq!(Shown::of(&before), Shown::of(&later));
         let after = Status {
             rep: Some(4),
             elapsed_ms: before.elapsed_ms + 2_000,
             remaining_ms: before.remaining_ms - 2_000,
             ..before.clone()
         };
-        assert_eq!(Shown::of(&before), Shown::of(&after));
+        assert_ne!(Shown::of(&before), Shown::of(&after));
         let next = Status {
             step: Some(3),
             ..after.clone()

@@ -12,6 +12,8 @@ use crate::state::{SavedSession, StateFile};
 #[derive(Debug)]
 pub(super) struct Records {
     state_file: StateFile,
+    /// The session stopped or replaced last, kept to be brought back.
+    last_file: StateFile,
     history: History,
     /// Why the position could not be saved (a full disk, a failing
     /// device), until a save succeeds again or there is no position left
@@ -26,6 +28,7 @@ impl Records {
     pub(super) fn new(paths: &Paths) -> Records {
         Records {
             state_file: StateFile::new(paths.state_file()),
+            last_file: StateFile::new(paths.state_file().with_file_name("last-session.json")),
             history: History::new(paths.history_file()),
             unsaved: None,
             unlogged: None,
@@ -40,6 +43,38 @@ impl Records {
                 tracing::warn!("{err}");
                 None
             }
+        }
+    }
+
+    /// Keeps a session that was stopped or replaced, to be brought back
+    /// with `resume --last`.
+    pub(super) fn keep_last(&mut self, saved: &SavedSession) {
+        if let Err(err) = self.last_file.save(saved) {
+            tracing::warn!(
+                "cannot keep the stopped session in {}: {err}",
+                self.last_file.path().display()
+            );
+        }
+    }
+
+    /// The session stopped or replaced last, if it ended within `kept_ms`
+    /// of `now_unix_ms`.
+    pub(super) fn last(&self, now_unix_ms: u64, kept_ms: u64) -> Option<SavedSession> {
+        let saved = match self.last_file.load() {
+            Ok(saved) => saved?,
+            Err(err) => {
+                tracing::warn!("{err}");
+                return None;
+            }
+        };
+        let ended = saved.ended_at_ms.unwrap_or(0);
+        (now_unix_ms.saturating_sub(ended) <= kept_ms).then_some(saved)
+    }
+
+    /// Forgets the session kept by [`Records::keep_last`].
+    pub(super) fn clear_last(&mut self) {
+        if let Err(err) = self.last_file.clear() {
+            tracing::warn!("cannot remove {}: {err}", self.last_file.path().display());
         }
     }
 

@@ -37,11 +37,11 @@ use crate::paths::Paths;
 use crate::plan::{self, Cue, Plan};
 use crate::playback::{self, Clock, Handed, Playback};
 use crate::protocol::{
-    self, ErrorKind, MAX_CHANGE_MS, Request, Response, SessionState, SpokenCue, StartOptions,
-    Status,
+    self, ErrorKind, LAST_KEPT_MS, MAX_CHANGE_MS, Request, Response, SessionState, SpokenCue,
+    StartOptions, Status, Why,
 };
 use crate::routine::{self, Routine};
-use crate::session::{Session, State};
+use crate::session::{Moved, RESUME_GAP, Session, State};
 use crate::state::{self, Changes, Replan, SavedOptions, SavedSession};
 use crate::voice::{Progress, Voice, VoiceSettings};
 
@@ -194,6 +194,8 @@ struct Active {
     opening_from: std::time::Instant,
     /// The music under the cues, if any.
     music: SessionMusic,
+    /// Why it is paused, while it is.
+    why: Option<Why>,
 }
 
 /// A request that could not be carried out.
@@ -333,7 +335,8 @@ impl SessionTask {
                     changes: saved.changes.clone(),
                     said_over: None,
                     session: Session::paused_at(plan, saved.offset_ms)
-                        .with_booking(booked, saved.changes.skipped_ms),
+                        .with_booking(booked, saved.changes.skipped_ms)
+                        .with_heard(saved.heard.clone()),
                     clips,
                     started_at_ms: saved.started_at_ms,
                     saved_at: None,
@@ -342,6 +345,7 @@ impl SessionTask {
                     asked: std::time::Instant::now(),
                     opening_from: std::time::Instant::now(),
                     music: restored_music(&self.paths),
+                    why: Some(Why::Restart),
                 });
             }
             Err(why) => self.unresumable(&saved, &why),
@@ -375,6 +379,8 @@ impl SessionTask {
                 "interrupted at {}, not resumed: {why}",
                 crate::plan::HumanMs(saved.offset_ms)
             )),
+            heard_ms: None,
+            work_ms: None,
         });
         let said = format!(
             "The session of {name} was interrupted and cannot be resumed: {why}. {kept} It is \
@@ -580,6 +586,7 @@ impl SessionTask {
                     .iter()
                     .cloned()
                     .chain(preparing.sound.as_ref().and_then(sound_differs))
+                    .chain(self.replaced_note())
                     .collect();
                 let notes = (!notes.is_empty()).then(|| notes.join("; "));
                 self.install(id, ready, preparing.asked);
@@ -629,6 +636,7 @@ impl SessionTask {
             }
             Request::Pause => self.pause(now),
             Request::Resume => self.resume(now),
+            Request::ResumeLast => self.resume_last(now),
             Request::Toggle => {
                 let running = self
                     .active
@@ -642,13 +650,13 @@ impl SessionTask {
             }
             Request::Next => {
                 fault_injection();
-                self.jump(now, Session::next_stretch)
+                self.jump(now, Session::next_stretch, Moved::Next)
             }
-            Request::Prev => self.jump(now, Session::prev_stretch),
-            Request::Repeat => self.jump(now, Session::repeat_stretch),
-            Request::NextStep => self.jump(now, Session::next_step),
-            Request::PrevStep => self.jump(now, Session::prev_step),
-            Request::RepeatStep => self.jump(now, Session::repeat_step),
+            Request::Prev => self.jump(now, Session::prev_stretch, Moved::Prev),
+            Request::Repeat => self.jump(now, Session::repeat_stretch, Moved::Repeat),
+            Request::NextStep => self.jump(now, Session::next_step, Moved::Next),
+            Request::PrevStep => self.jump(now, Session::prev_step, Moved::Prev),
+            Request::RepeatStep => self.jump(now, Session::repeat_step, Moved::RepeatStep),
             Request::More { ms } => self.change(now, ms, true),
             Request::Less { ms } => self.change(now, ms, false),
             Request::Stop => self.stop(now),
@@ -704,6 +712,23 @@ impl SessionTask {
         Ok(())
     }
 
+    /// What a start says of the session it replaces: how to bring it back.
+    fn replaced_note(&self) -> Option<String> {
+        let active = self.active.as_ref()?;
+        matches!(
+            active.session.state(),
+            State::Running | State::Paused | State::Waiting
+        )
+        .then(|| {
+            format!(
+                "The session of {} was replaced; `massage-cue resume --last` brings it back \
+                 within {}.",
+                active.session.plan().routine,
+                kept_for()
+            )
+        })
+    }
+
     /// A session made ready takes the place of the one there is.
     fn install(&mut self, id: u64, ready: Ready, asked: std::time::Instant) {
         let now = self.now();
@@ -736,6 +761,7 @@ impl SessionTask {
             asked,
             opening_from: std::time::Instant::now(),
             music: ready.music,
+            why: None,
         });
         if self.link.open() {
             self.output_ready(Ok(()));
@@ -813,17 +839,30 @@ impl SessionTask {
             active.on_ready = None;
             playback::pause(&mut active.session, now, self.link.out());
             active.music.pause(self.playback.clock().instant(now));
+            active.why = Some(Why::Manual);
         }
+        // what was said of the sound output is old news now
         self.message = None;
         self.save(now);
         Ok(None)
     }
 
     fn resume(&mut self, now: Ms) -> Result<Option<String>, Refusal> {
+        if let Err(Refusal(kind, why)) = self.session_mut() {
+            let hint = match self.records.last(state::unix_ms_now(), LAST_KEPT_MS) {
+                Some(_) => {
+                    "; the session stopped or replaced last comes back with \
+                            `massage-cue resume --last`"
+                }
+                None => "",
+            };
+            return Err(Refusal(kind, format!("{why}{hint}")));
+        }
         let active = self.session_mut()?;
         if active.session.state() == State::Running || active.on_ready.is_some() {
             return Ok(None);
         }
+        let why = active.why.take();
         let Some(say) = active.session.resume_phrase(now) else {
             // the go signal at a waiting step: the next step is announced
             // at once, with nothing said about resuming
@@ -833,6 +872,9 @@ impl SessionTask {
             return Ok(None);
         };
         if self.link.is_lost() {
+            if let Some(active) = &mut self.active {
+                active.why = why;
+            }
             self.link.retry(now, true);
             return Err(Refusal(
                 ErrorKind::NotNow,
@@ -901,11 +943,27 @@ impl SessionTask {
         Ok(())
     }
 
-    fn jump(&mut self, now: Ms, how: fn(&mut Session, Ms)) -> Result<Option<String>, Refusal> {
+    /// Moves the session, then says where it now is ("Next: Kneading,
+    /// right side."), the plan standing still while that is said. A move
+    /// held back (during the cautions, past the last step) says why
+    /// instead, and the plan goes on from the cue it cut off.
+    fn jump(
+        &mut self,
+        now: Ms,
+        how: fn(&mut Session, Ms),
+        moved: Moved,
+    ) -> Result<Option<String>, Refusal> {
         let active = self.session_mut()?;
         how(&mut active.session, now);
-        // a move held back (cautions, the end) leaves the session as it is
         if let Some(notice) = active.session.take_notice() {
+            self.link.silence();
+            let said = self.say(now, notice, "notice");
+            let said_until = self.now() + said;
+            if let Some(active) = &mut self.active {
+                active.session.notice_said_until(said_until);
+                active.session.hold(now, said_until + RESUME_GAP);
+            }
+            self.after_change(now);
             return Ok(Some(notice.to_string()));
         }
         let booked = active.session.booked_total().is_some();
@@ -925,9 +983,23 @@ impl SessionTask {
         } else {
             None
         };
+        let phrase = self
+            .active
+            .as_ref()
+            .and_then(|a| a.session.where_phrase(now, moved));
+        if let Some(phrase) = &phrase {
+            let said = self.say(now, phrase, "move");
+            let said_until = self.now() + said;
+            if let Some(active) = &mut self.active {
+                active.session.hold(now, said_until + RESUME_GAP);
+            }
+        }
         self.after_change(now);
-        let said = self.say_over_run(now, over, false);
-        Ok(said)
+        let over = self.say_over_run(now, over, false);
+        Ok(match (phrase, over) {
+            (Some(phrase), Some(over)) => Some(format!("{phrase} {over}")),
+            (phrase, over) => phrase.or(over),
+        })
     }
 
     /// `more` (`longer`) or `less` by `ms`: the work under way changes, and
@@ -1035,6 +1107,99 @@ impl SessionTask {
         Some(text)
     }
 
+    /// Says `text` at once, outside the plan (the output plays it now), and
+    /// shows it in the live view as a cue of `kind`; how long it lasts.
+    fn say(&mut self, now: Ms, text: &str, kind: &str) -> Ms {
+        let voice = Arc::clone(&self.voice);
+        let clip = tokio::task::block_in_place(|| voice.clip(text));
+        let said_ms = clip.duration_ms();
+        if let Some(out) = self.link.out() {
+            if let Err(err) = out.play(&clip) {
+                self.sound_lost(now, &err);
+                return 0;
+            }
+            self.link.played(self.now(), said_ms);
+        }
+        let at_ms = self.active.as_ref().map_or(0, |a| a.session.position(now));
+        self.publish(Some(&SpokenCue {
+            text: text.to_owned(),
+            kind: kind.to_owned(),
+            at_ms,
+            duration_ms: said_ms,
+        }));
+        said_ms
+    }
+
+    /// Brings back the session stopped or replaced last and resumes it; a
+    /// session under way is kept in its place, so that pressing again
+    /// swaps them back.
+    fn resume_last(&mut self, now: Ms) -> Result<Option<String>, Refusal> {
+        let Some(saved) = self.records.last(state::unix_ms_now(), LAST_KEPT_MS) else {
+            return Err(Refusal(
+                ErrorKind::NotNow,
+                format!(
+                    "no session was stopped or replaced within the last {}; start one with \
+                     `massage-cue start ROUTINE`",
+                    kept_for()
+                ),
+            ));
+        };
+        let options = plan::Options::from(&saved.options);
+        let sha256 = state::routine_sha256(&saved.routine).ok();
+        if saved.routine_sha256.is_some() && sha256 != saved.routine_sha256 {
+            return Err(Refusal(
+                ErrorKind::NotNow,
+                format!(
+                    "{} has changed since the session was stopped; start it again with \
+                     `massage-cue start`",
+                    saved.routine.display()
+                ),
+            ));
+        }
+        let routine = read_routine(&saved.routine)?;
+        self.voice.forget();
+        let (plan, clips) = clips::make_plan(&routine, &options, &self.voice, &Progress::default())
+            .map_err(Refusal::bad_input)?;
+        let output = self.link.keep_for_next();
+        self.records.clear_last();
+        self.records.forget_unlogged();
+        self.end_session(now);
+        if let Some(out) = output {
+            self.link.put_back(out);
+        }
+        tracing::info!(
+            "brought back the session of {} at {} ms",
+            plan.routine,
+            saved.offset_ms
+        );
+        self.message = None;
+        let booked = booking(&options);
+        let id = self.new_id();
+        self.active = Some(Active {
+            id,
+            routine_path: saved.routine,
+            routine_sha256: sha256,
+            routine: Arc::new(routine),
+            changes: Changes::default(),
+            said_over: None,
+            options,
+            session: Session::paused_at(plan, saved.offset_ms)
+                .with_booking(booked, 0)
+                .with_heard(saved.heard),
+            clips,
+            started_at_ms: saved.started_at_ms,
+            saved_at: None,
+            logged: false,
+            on_ready: None,
+            asked: std::time::Instant::now(),
+            opening_from: std::time::Instant::now(),
+            music: restored_music(&self.paths),
+            why: Some(Why::Manual),
+        });
+        self.save(now);
+        self.resume(now)
+    }
+
     fn stop(&mut self, now: Ms) -> Result<Option<String>, Refusal> {
         let cancelled = self.cancel_preparing("it was stopped before it was ready");
         if cancelled && self.session_mut().is_err() {
@@ -1044,7 +1209,11 @@ impl SessionTask {
         self.session_mut()?;
         self.end_session(now);
         self.voice.forget();
-        self.message = Some("Session stopped.".into());
+        self.message = Some(format!(
+            "Session stopped. `massage-cue resume --last` (or play on a media key) brings it \
+             back within {}.",
+            kept_for()
+        ));
         Ok(None)
     }
 
@@ -1149,6 +1318,8 @@ impl SessionTask {
                 replans: active.changes.replans.clone(),
                 skipped_ms: active.session.skipped(),
             },
+            heard: active.session.heard(now),
+            ended_at_ms: None,
         });
     }
 
@@ -1173,6 +1344,8 @@ impl SessionTask {
             steps: plan.steps.len(),
             completed,
             note: None,
+            heard_ms: Some(active.session.heard_work_ms(now)),
+            work_ms: Some(active.session.work_ms()),
         });
     }
 
@@ -1180,6 +1353,19 @@ impl SessionTask {
     fn end_session(&mut self, now: Ms) {
         let Some(active) = &self.active else { return };
         if active.session.state() != State::Finished {
+            // kept, to be brought back with `resume --last`
+            self.records.keep_last(&SavedSession {
+                format: state::FORMAT,
+                routine: active.routine_path.clone(),
+                options: SavedOptions::from(&active.options),
+                offset_ms: active.session.resume_point(now),
+                paused: true,
+                started_at_ms: active.started_at_ms,
+                routine_sha256: active.routine_sha256.clone(),
+                changes: Changes::default(),
+                heard: active.session.heard(now),
+                ended_at_ms: Some(state::unix_ms_now()),
+            });
             self.log(now, false);
         }
         self.active = None;
@@ -1232,6 +1418,7 @@ impl SessionTask {
         if let Some(active) = &mut self.active {
             active.session.pause(now);
             active.music.lost();
+            active.why = Some(Why::SoundLost);
         }
         self.message = Some(format!(
             "The sound output was lost ({err}); the session is paused where it was. \
@@ -1305,10 +1492,17 @@ impl SessionTask {
                 )
             }
         });
+        // a session paused on request says so, and nothing older
+        let paused = self
+            .active
+            .as_ref()
+            .is_some_and(|a| a.why == Some(Why::Manual) && a.session.state() == State::Paused)
+            .then_some("Paused on request (pause, toggle or a media key); resume to carry on.");
         let parts: Vec<&str> = preparing
             .as_deref()
             .into_iter()
             .chain(opening)
+            .chain(paused)
             .chain(self.message.as_deref())
             .chain(self.records.troubles())
             .collect();
@@ -1359,6 +1553,11 @@ impl SessionTask {
             message: self.message(),
             session: Some(active.id),
             preparing: self.preparing(),
+            why: match status.state {
+                State::Paused if active.on_ready.is_none() => active.why,
+                State::Waiting => Some(Why::WaitStep),
+                _ => None,
+            },
         }
     }
 
@@ -1384,6 +1583,14 @@ impl SessionTask {
             status: self.status(),
             cue: cue.cloned(),
         });
+    }
+}
+
+/// How long a stopped or replaced session is kept, in words.
+fn kept_for() -> String {
+    match LAST_KEPT_MS / 3_600_000 {
+        1 => "1 hour".into(),
+        hours => format!("{hours} hours"),
     }
 }
 

@@ -217,7 +217,13 @@ pub(crate) fn build(
         b.speak(CueKind::Caution, &wording::sentence(caution));
     }
     if let (Some(course), Some(n)) = (routine.course, options.session_number) {
-        b.speak(CueKind::Course, &wording::course(n, course.high.max(n)));
+        // past the course's last session, it is said to be complete, never
+        // "Session 16 of 16"
+        if n <= course.high {
+            b.speak(CueKind::Course, &wording::course(n, course.high));
+        } else {
+            b.speak(CueKind::Course, wording::COURSE_COMPLETE);
+        }
     }
     if let Some(phrase) = length_phrase {
         b.speak(CueKind::Length, phrase);

@@ -253,6 +253,63 @@ pub fn over_run(over_ms: i64) -> Option<String> {
 
 /// The most minutes [`over_run`] says from the voice pack.
 const OVER_RUN_STOCK: i64 = 60;
+/// Said when `next` past the last step is held back; the window of a
+/// second press starts once it has been said.
+pub const CONFIRM_END: &str =
+    "This is the last step. Press next again within 5 seconds to end the session.";
+/// Said when `next` is pressed during the cautions.
+pub const CAUTIONS_FIRST: &str = "The cautions are always said; next works once they are.";
+/// Said after `prev` back into the opening of the session.
+pub const BACK_TO_START: &str = "Back to the start.";
+/// The start of what `prev` says: "Back to Kneading, left side."
+pub const BACK_TO: &str = "Back to";
+/// Said when a session of a routine with a course is started after the
+/// course's last session.
+pub const COURSE_COMPLETE: &str = "The course is complete; this is an extra session.";
+
+/// A step and where in it: "Kneading, right side".
+fn step_and_place(step: &str, place: Option<&str>) -> String {
+    let step = step.trim().trim_end_matches(['.', '!', '?']);
+    match place.map(str::trim).filter(|p| !p.is_empty()) {
+        Some(place) => format!("{step}, {place}"),
+        None => step.to_string(),
+    }
+}
+
+/// What `next` says where it lands: "Next: Kneading, right side."
+pub fn moved_on(step: &str, place: Option<&str>) -> String {
+    next(&step_and_place(step, place))
+}
+
+/// What `prev` says where it lands: "Back to Kneading, left side."
+pub fn moved_back(step: &str, place: Option<&str>) -> String {
+    format!("{BACK_TO} {}", sentence(&step_and_place(step, place)))
+}
+
+/// What `repeat` says: "Right side, again.", or "Kneading, again." for a
+/// step of one stretch (or the whole step).
+pub fn again(step: &str, place: Option<&str>) -> String {
+    let place = place.map(str::trim).filter(|p| !p.is_empty());
+    let what = place.unwrap_or_else(|| step.trim().trim_end_matches(['.', '!', '?']));
+    sentence(&format!("{what}, again"))
+}
+
+/// Every phrase a move can say in a step, for the voice pack: where
+/// `next`, `prev` and `repeat` land in each of its stretches (`places`,
+/// none for a step of one stretch).
+pub fn move_phrases(step: &str, places: &[&str]) -> Vec<String> {
+    let mut out = vec![
+        moved_on(step, None),
+        moved_back(step, None),
+        again(step, None),
+    ];
+    for place in places {
+        out.push(moved_on(step, Some(place)));
+        out.push(moved_back(step, Some(place)));
+        out.push(again(step, Some(place)));
+    }
+    out
+}
 
 /// Every stock phrase the planner can produce from numbers alone, for the
 /// voice pack: counts, quantities, time left, rounds, course, length.
@@ -275,6 +332,13 @@ pub fn stock_phrases() -> Vec<String> {
         "Switch to the right side.",
         "Paused.",
         "of",
+        BACK_TO_START,
+        BACK_TO,
+        COURSE_COMPLETE,
+        "Left side, again.",
+        "Right side, again.",
+        CONFIRM_END,
+        CAUTIONS_FIRST,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -381,6 +445,30 @@ mod tests {
             over_run(-125_000).unwrap(),
             "This will end 2 minutes early."
         );
+    }
+
+    #[test]
+    fn moves_name_where_they_land() {
+        assert_eq!(
+            moved_on("Kneading", Some("right side")),
+            "Next: Kneading, right side."
+        );
+        assert_eq!(moved_on("Kneading.", None), "Next: Kneading.");
+        assert_eq!(
+            moved_back("Kneading", Some("left side")),
+            "Back to Kneading, left side."
+        );
+        assert_eq!(again("Kneading", Some("right side")), "Right side, again.");
+        assert_eq!(again("Kneading", None), "Kneading, again.");
+        let stock = stock_phrases();
+        for phrase in [
+            "Right side, again.",
+            BACK_TO_START,
+            COURSE_COMPLETE,
+            CONFIRM_END,
+        ] {
+            assert!(stock.binary_search(&phrase.to_string()).is_ok(), "{phrase}");
+        }
     }
 
     #[test]

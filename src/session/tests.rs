@@ -533,3 +533,102 @@ fn a_skip_under_a_booking_is_made_up_by_the_steps_after() {
     assert!(s.over_ms().unwrap().abs() <= 1_000, "{:?}", s.over_ms());
     assert_eq!(s.status(at).step, Some(1));
 }
+
+#[test]
+fn every_move_names_where_it_lands() {
+    let plan = sided();
+    let left_three = plan.cues[count_cue(&plan, 0, 3)].at_ms;
+    let mut s = Session::start(plan.clone(), 0);
+    s.next_stretch(left_three);
+    assert_eq!(
+        s.where_phrase(left_three, Moved::Next).as_deref(),
+        Some("Next: Kneading, right side.")
+    );
+    assert_eq!(
+        s.where_phrase(left_three, Moved::Repeat).as_deref(),
+        Some("Right side, again.")
+    );
+    s.prev_stretch(left_three + 10);
+    assert_eq!(
+        s.where_phrase(left_three + 10, Moved::Prev).as_deref(),
+        Some("Back to Kneading, left side.")
+    );
+    assert_eq!(
+        s.where_phrase(left_three + 10, Moved::RepeatStep)
+            .as_deref(),
+        Some("Kneading, again.")
+    );
+    // in the opening, back to its start
+    let mut s = Session::start(plan.clone(), 0);
+    s.prev_step(10);
+    assert_eq!(s.position(10), 0);
+    assert_eq!(
+        s.where_phrase(10, Moved::Prev).as_deref(),
+        Some("Back to the start.")
+    );
+}
+
+#[test]
+fn a_hold_stands_the_plan_still_and_goes_on_from_the_cue_it_cut_off() {
+    let plan = sample();
+    let three = count_cue(&plan, 1, 3);
+    let at = plan.cues[three].at_ms + 200;
+    let mut s = Session::start(plan.clone(), 0);
+    s.hold(at, at + 2_000);
+    // still at the start of repetition 3 while something else is said
+    assert_eq!(s.position(at + 1_000), plan.cues[three].at_ms);
+    assert_eq!(s.due(at + 1_000), Due::Wait(at + 2_000));
+    assert_eq!(s.due(at + 2_000), Due::Play(three));
+    // a paused session is not moved
+    s.pause(at + 2_500);
+    let pos = s.position(at + 2_500);
+    s.hold(at + 3_000, at + 5_000);
+    assert_eq!(s.position(at + 10_000), pos);
+}
+
+#[test]
+fn the_second_press_window_opens_once_the_notice_is_said() {
+    let plan = sample();
+    let last = plan.steps[2].start_ms + 100;
+    let mut s = Session::paused_at(plan.clone(), last);
+    s.next_step(0);
+    assert_eq!(s.take_notice(), Some(CONFIRM_END));
+    // the notice takes 4 s to say: the window runs 5 s from then
+    s.notice_said_until(4_000);
+    s.next_step(4_000 + END_CONFIRM);
+    assert_eq!(s.take_notice(), None);
+    assert_eq!(s.position(9_000), plan.steps[2].end_ms);
+}
+
+#[test]
+fn what_was_heard_counts_each_part_once() {
+    let plan = sample();
+    let work = s_work(&plan);
+    let start = plan.steps[0].start_ms;
+    let mut s = Session::start(plan.clone(), 0);
+    assert_eq!(s.work_ms(), work);
+    // 10 s of the first step, then the same 10 s again
+    s.pause(start + 10_000);
+    assert_eq!(s.heard_work_ms(start + 10_000), 10_000);
+    s.repeat_step(start + 10_000);
+    s.resume(start + 20_000, 0);
+    let back = start + 20_000 + RESUME_GAP;
+    assert_eq!(s.heard_work_ms(back + 10_000), 10_000, "repeated: once");
+    // skipping the rest leaves most of the work unheard
+    s.next_step(back + 10_000);
+    s.next_step(back + 10_000);
+    assert!(s.heard_work_ms(back + 10_000) * 100 < work * 80);
+    // played to the end from there, what was skipped is still unheard
+    let mut played = Session::start(plan.clone(), 0);
+    let _ = play(&mut played, 0, plan.total_ms + 1_000);
+    assert_eq!(played.state(), State::Finished);
+    assert_eq!(played.heard_work_ms(plan.total_ms + 1_000), work);
+    // a restored session keeps what was heard
+    let restored =
+        Session::paused_at(plan.clone(), start + 5_000).with_heard(vec![(0, start + 5_000)]);
+    assert_eq!(restored.heard_work_ms(0), 5_000);
+}
+
+fn s_work(plan: &Plan) -> Ms {
+    plan.steps.last().unwrap().end_ms - plan.steps[0].start_ms
+}
