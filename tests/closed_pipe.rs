@@ -1,6 +1,6 @@
 //! A reader that stops early (`massage-cue list | head -1`) closes the
 //! pipe the program writes to. The program then ends quietly: status 0,
-//! nothing on standard error, no panic.
+//! nothing on standard error but notes about the routine, no panic.
 
 use std::io::pipe;
 use std::process::{Command, Stdio};
@@ -34,8 +34,14 @@ fn run_into_closed_pipe(args: &[&str]) {
         "massage-cue {args:?} into a closed pipe: {}; stderr: {stderr}",
         output.status
     );
+    // notes about the routine itself (phrases the voice pack lacks) may be
+    // said; nothing else
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.starts_with("note: "))
+        .collect();
     assert!(
-        stderr.is_empty(),
+        said.is_empty(),
         "massage-cue {args:?} into a closed pipe said: {stderr}"
     );
 }
