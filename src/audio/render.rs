@@ -491,19 +491,24 @@ mod tests {
             .collect()
     }
 
-    fn window(out: &[f32], from_ms: u64, to_ms: u64) -> &[f32] {
-        &out[(from_ms * u64::from(RATE) / 1000) as usize..(to_ms * u64::from(RATE) / 1000) as usize]
-    }
-
-    #[test]
-    fn music_is_ducked_by_the_documented_depth_under_every_cue() {
+    /// 20 s of the silent cues rendered over the sine music.
+    fn twenty_seconds_under_music() -> Vec<f32> {
         let dir = tempfile::tempdir().unwrap();
         let music = RenderMusic {
             playlist: sine_music(dir.path(), AMPLITUDE),
             volume: VOLUME,
             seed: 7,
         };
-        let out = render_timeline_with_music(&silent_cues(), 20_000, RATE, &music);
+        render_timeline_with_music(&silent_cues(), 20_000, RATE, &music)
+    }
+
+    fn window(out: &[f32], from_ms: u64, to_ms: u64) -> &[f32] {
+        &out[(from_ms * u64::from(RATE) / 1000) as usize..(to_ms * u64::from(RATE) / 1000) as usize]
+    }
+
+    #[test]
+    fn music_is_ducked_by_the_documented_depth_under_every_cue() {
+        let out = twenty_seconds_under_music();
         assert_eq!(out.len(), 20 * RATE as usize);
         let full = f64::from(AMPLITUDE) * VOLUME / 2f64.sqrt();
         // between cues, past the fade in and the releases: the music at its
@@ -535,13 +540,7 @@ mod tests {
 
     #[test]
     fn no_duck_or_fade_clicks() {
-        let dir = tempfile::tempdir().unwrap();
-        let music = RenderMusic {
-            playlist: sine_music(dir.path(), AMPLITUDE),
-            volume: VOLUME,
-            seed: 7,
-        };
-        let out = render_timeline_with_music(&silent_cues(), 20_000, RATE, &music);
+        let out = twenty_seconds_under_music();
         // the steepest the music moves in a sample where its level is
         // steady; smooth changes of gain add next to nothing to it
         let peak = AMPLITUDE * VOLUME as f32;
