@@ -196,6 +196,12 @@ pub struct StartArgs {
     /// No music this session, whatever `[music] path` says.
     #[arg(long, conflicts_with = "music")]
     pub no_music: bool,
+    /// Listen for spoken commands this session ("massage pause",
+    /// "massage next", ...), whatever `[listen] enabled` says: recognised
+    /// on this machine from the sound server's default microphone (or
+    /// `[listen] source`); nothing is recorded or sent anywhere.
+    #[arg(long)]
+    pub listen: bool,
 }
 
 #[derive(Debug, Args)]

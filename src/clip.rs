@@ -346,6 +346,14 @@ impl Clip {
         Clip::joined(&[low, high], &[40], rate)
     }
 
+    /// The sound that says a spoken command was heard: two soft rising
+    /// notes, 160 ms, quieter than the stand-in tone.
+    pub fn earcon(rate: u32) -> Clip {
+        let low = Clip::soft_tone(659.26, 70, rate, 0.1, 15);
+        let high = Clip::soft_tone(880.0, 70, rate, 0.08, 20);
+        Clip::joined(&[low, high], &[20], rate)
+    }
+
     /// A soft, short, low click, for when the pack's tick is missing.
     pub fn stand_in_tick(rate: u32) -> Clip {
         let len = (u64::from(rate) * 40 / 1000) as usize;
@@ -582,6 +590,7 @@ mod tests {
             (Clip::stand_in_tone(SESSION_RATE), 300, 600),
             (Clip::stand_in_tick(SESSION_RATE), 20, 60),
             (Clip::stand_in_chime(SESSION_RATE), 1500, 2000),
+            (Clip::earcon(SESSION_RATE), 100, 250),
         ] {
             let ms = clip.duration_ms();
             assert!((min_ms..=max_ms).contains(&ms), "{ms} ms");

@@ -213,6 +213,7 @@ fn start(args: &StartArgs) -> Result<(), CommandError> {
         sound: Some(crate::protocol::sound_environment()),
         music,
         no_music: args.no_music,
+        listen: args.listen,
         ..start_options(&args.session)?
     };
     let path = find_routine(&args.routine, &paths)

@@ -30,6 +30,30 @@ pub struct Config {
     pub audio: AudioConfig,
     pub daemon: DaemonConfig,
     pub music: MusicConfig,
+    pub listen: ListenConfig,
+}
+
+/// `[listen]`: spoken commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenConfig {
+    /// Listen for spoken commands in every session (`start --listen` asks
+    /// for one session).
+    pub enabled: bool,
+    /// The sound server's source to listen on; its default source (the
+    /// microphone chosen in the desktop's sound settings) unless set.
+    pub source: Option<String>,
+    /// The word said before every command.
+    pub wake_word: String,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            enabled: false,
+            source: None,
+            wake_word: crate::listen::DEFAULT_WAKE_WORD.to_owned(),
+        }
+    }
 }
 
 /// `[session]`: how sessions are planned unless the command line says
@@ -131,6 +155,7 @@ impl Default for Config {
             audio: AudioConfig { auto_resume: false },
             daemon: DaemonConfig::default(),
             music: MusicConfig::default(),
+            listen: ListenConfig::default(),
         }
     }
 }
@@ -262,6 +287,7 @@ struct RawConfig {
     audio: RawAudio,
     daemon: RawDaemon,
     music: RawMusic,
+    listen: RawListen,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -333,6 +359,14 @@ struct RawDaemon {
 struct RawMusic {
     path: Option<Spanned<PathBuf>>,
     volume: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawListen {
+    enabled: Option<bool>,
+    source: Option<Spanned<String>>,
+    wake_word: Option<Spanned<String>>,
 }
 
 impl RawConfig {
@@ -492,6 +526,33 @@ impl RawConfig {
                 ));
             }
             config.music.volume = value;
+        }
+
+        if let Some(enabled) = self.listen.enabled {
+            config.listen.enabled = enabled;
+        }
+        if let Some(source) = self.listen.source {
+            if source.get_ref().trim().is_empty() {
+                return Err(bad(
+                    source.span(),
+                    "`source` must name a sound server source".into(),
+                    Some("`pactl list short sources` lists them; leave it out for the default"),
+                ));
+            }
+            config.listen.source = Some(source.into_inner());
+        }
+        if let Some(wake) = self.listen.wake_word {
+            if !crate::listen::valid_wake_word(wake.get_ref()) {
+                return Err(bad(
+                    wake.span(),
+                    format!(
+                        "`wake_word` must be one word of letters, not \"{}\"",
+                        wake.get_ref()
+                    ),
+                    Some("for example \"massage\" or \"computer\""),
+                ));
+            }
+            config.listen.wake_word = wake.into_inner().to_ascii_lowercase();
         }
         Ok(config)
     }

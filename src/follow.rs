@@ -44,6 +44,9 @@ fn state_word(state: SessionState) -> &'static str {
 /// One line saying where the session is, for `massage-cue status`.
 pub fn summary(status: &Status) -> String {
     let mut line = where_line(status);
+    if let Some(listening) = &status.listening {
+        line.push_str(&format!("\nVoice: {listening}"));
+    }
     if let Some(message) = &status.message {
         line.push_str(&format!("\n{message}"));
     }
@@ -276,6 +279,7 @@ pub fn block(status: &Status) -> Vec<String> {
         clock(status.elapsed_ms + status.remaining_ms),
         ends(status).map_or(String::new(), |e| format!("  ·  {e}"))
     ));
+    lines.extend(status.listening.as_ref().map(|l| format!("Voice: {l}")));
     lines.extend(status.message.clone());
     lines
 }

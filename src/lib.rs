@@ -18,6 +18,7 @@ pub mod display;
 pub mod follow;
 pub mod history;
 mod line_index;
+pub mod listen;
 pub mod logging;
 pub mod lookup;
 pub mod ms;

@@ -87,6 +87,13 @@ pub enum Request {
     Subscribe,
     /// Stop the daemon: sound stops, the session's position is saved.
     Shutdown,
+    /// A spoken command was heard: a short soft sound, then `text` said,
+    /// if any. Only the daemon's own listener sends it; it never goes over
+    /// the socket.
+    #[serde(skip)]
+    Acknowledge {
+        text: Option<String>,
+    },
 }
 
 /// What `more` and `less` change when no amount is given.
@@ -128,6 +135,10 @@ pub struct StartOptions {
     /// No music this session, whatever the configuration says.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_music: bool,
+    /// Listen for spoken commands this session, whatever `[listen]
+    /// enabled` says.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub listen: bool,
 }
 
 /// The variables that say where a program's sound goes, as this process
@@ -246,6 +257,11 @@ pub struct Status {
     /// Why the session is paused or waiting; left out otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why: Option<Why>,
+    /// Whether the session listens for spoken commands, and how the
+    /// microphone is: "listening on the default microphone; say
+    /// \"massage\" and a command". Left out when it does not listen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listening: Option<String>,
 }
 
 /// Why a session is not playing.
@@ -431,6 +447,7 @@ mod tests {
                     sound: Some([("PULSE_SERVER".to_owned(), "unix:/p".to_owned())].into()),
                     music: Some("/srv/music".into()),
                     no_music: false,
+                    listen: true,
                 },
             },
             Request::Pause,
@@ -556,6 +573,7 @@ mod tests {
                 phrases: 9,
             }),
             why: None,
+            listening: Some("listening on the default microphone".into()),
         };
         for response in [
             Response::Ok {
@@ -655,17 +673,21 @@ mod tests {
                 any::<bool>(),
                 prop::option::of(text(100).prop_map(std::path::PathBuf::from)),
                 any::<bool>(),
+                any::<bool>(),
             )
                 .prop_map(
-                    |(level, length_ms, detail, tempo, replace, music, no_music)| StartOptions {
-                        level,
-                        length_ms,
-                        detail,
-                        tempo,
-                        replace,
-                        sound: None,
-                        music,
-                        no_music,
+                    |(level, length_ms, detail, tempo, replace, music, no_music, listen)| {
+                        StartOptions {
+                            level,
+                            length_ms,
+                            detail,
+                            tempo,
+                            replace,
+                            sound: None,
+                            music,
+                            no_music,
+                            listen,
+                        }
                     },
                 )
         }

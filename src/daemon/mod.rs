@@ -11,6 +11,7 @@
 mod clips;
 mod connection;
 mod listener;
+mod listening;
 mod mpris;
 mod music;
 mod options;
@@ -144,13 +145,22 @@ async fn serve(
     let (connection_done, mut connections_done) = mpsc::channel::<()>(1);
     let (session, inbox) = SessionHandle::new();
 
-    let mut task = SessionTask::new(paths);
+    let microphone = Arc::new(listening::Microphone::default());
+    let mut task = SessionTask::new(paths.clone(), Arc::clone(&microphone));
     task.restore();
     let mut session_task =
         tokio::spawn(task.run(inbox, Shutdown::new(notify_shutdown.subscribe())));
     // media keys and desktop media controls, when there is a session bus
     tokio::spawn(mpris::serve(
         session.clone(),
+        Shutdown::new(notify_shutdown.subscribe()),
+    ));
+
+    // spoken commands, while a session that asks for them is under way
+    tokio::spawn(listening::serve(
+        session.clone(),
+        paths,
+        microphone,
         Shutdown::new(notify_shutdown.subscribe()),
     ));
 

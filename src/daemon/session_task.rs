@@ -97,6 +97,8 @@ struct Ready {
     clips: Clips,
     /// The music under its cues, if any.
     music: SessionMusic,
+    /// Whether it listens for spoken commands.
+    listen: bool,
 }
 
 /// The work of a preparation, done on a blocking thread.
@@ -154,6 +156,7 @@ impl Job {
             plan,
             clips,
             music,
+            listen: self.options.listen || config.listen.enabled,
         })
     }
 }
@@ -196,6 +199,8 @@ struct Active {
     music: SessionMusic,
     /// Why it is paused, while it is.
     why: Option<Why>,
+    /// Whether it listens for spoken commands.
+    listen: bool,
 }
 
 /// A request that could not be carried out.
@@ -233,10 +238,15 @@ pub(super) struct SessionTask {
     prepared_rx: Option<mpsc::UnboundedReceiver<Prepared>>,
     /// The number of the next session.
     next_id: u64,
+    /// Whether a session brought back (after a restart, or with `resume
+    /// --last`) listens for spoken commands: `[listen] enabled`.
+    listen_default: bool,
+    /// What the listener says of the microphone, for the status.
+    microphone: Arc<super::listening::Microphone>,
 }
 
 impl SessionTask {
-    pub(super) fn new(paths: Paths) -> SessionTask {
+    pub(super) fn new(paths: Paths, microphone: Arc<super::listening::Microphone>) -> SessionTask {
         // the daemon checked the configuration before it got here
         let config = Config::load(&paths.config_file).unwrap_or_default();
         let voice = Arc::new(Voice::new(VoiceSettings::from_config(
@@ -250,6 +260,8 @@ impl SessionTask {
             prepared_tx,
             prepared_rx: Some(prepared_rx),
             next_id: 1,
+            listen_default: config.listen.enabled,
+            microphone,
             records: Records::new(&paths),
             paths,
             playback: Playback::new(Clock::start()),
@@ -346,6 +358,7 @@ impl SessionTask {
                     opening_from: std::time::Instant::now(),
                     music: restored_music(&self.paths),
                     why: Some(Why::Restart),
+                    listen: self.listen_default,
                 });
             }
             Err(why) => self.unresumable(&saved, &why),
@@ -660,6 +673,10 @@ impl SessionTask {
             Request::More { ms } => self.change(now, ms, true),
             Request::Less { ms } => self.change(now, ms, false),
             Request::Stop => self.stop(now),
+            Request::Acknowledge { text } => {
+                self.acknowledge(now, text.as_deref());
+                Ok(None)
+            }
             // the daemon, not the session, shuts down; connections see to it
             Request::Shutdown => Err(Refusal(
                 ErrorKind::Failed,
@@ -762,6 +779,7 @@ impl SessionTask {
             opening_from: std::time::Instant::now(),
             music: ready.music,
             why: None,
+            listen: ready.listen,
         });
         if self.link.open() {
             self.output_ready(Ok(()));
@@ -1107,6 +1125,32 @@ impl SessionTask {
         Some(text)
     }
 
+    /// A spoken command was heard: a short soft sound, then `text` said
+    /// (both outside the plan, at once), shown in the live view.
+    fn acknowledge(&mut self, now: Ms, text: Option<&str>) {
+        let rate = self.voice.rate();
+        let mut parts = vec![crate::clip::Clip::earcon(rate)];
+        if let Some(text) = text {
+            let voice = Arc::clone(&self.voice);
+            parts.push(tokio::task::block_in_place(|| voice.clip(text)));
+        }
+        let clip = crate::clip::Clip::joined(&parts, &[120], rate);
+        if let Some(out) = self.link.out() {
+            if let Err(err) = out.play(&clip) {
+                self.sound_lost(now, &err);
+                return;
+            }
+            self.link.played(self.now(), clip.duration_ms());
+        }
+        let at_ms = self.active.as_ref().map_or(0, |a| a.session.position(now));
+        self.publish(Some(&SpokenCue {
+            text: text.unwrap_or("(heard)").to_owned(),
+            kind: "heard".into(),
+            at_ms,
+            duration_ms: clip.duration_ms(),
+        }));
+    }
+
     /// Says `text` at once, outside the plan (the output plays it now), and
     /// shows it in the live view as a cue of `kind`; how long it lasts.
     fn say(&mut self, now: Ms, text: &str, kind: &str) -> Ms {
@@ -1195,6 +1239,7 @@ impl SessionTask {
             opening_from: std::time::Instant::now(),
             music: restored_music(&self.paths),
             why: Some(Why::Manual),
+            listen: self.listen_default,
         });
         self.save(now);
         self.resume(now)
@@ -1558,6 +1603,12 @@ impl SessionTask {
                 State::Waiting => Some(Why::WaitStep),
                 _ => None,
             },
+            listening: (active.listen
+                && matches!(
+                    status.state,
+                    State::Running | State::Paused | State::Waiting
+                ))
+            .then(|| self.microphone.said()),
         }
     }
 
