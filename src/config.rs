@@ -89,7 +89,8 @@ pub struct VoiceConfig {
 /// `[audio]`: the sound output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AudioConfig {
-    /// Resume by itself when sound comes back after it was lost.
+    /// Resume by itself when sound comes back after it was lost (the
+    /// default).
     pub auto_resume: bool,
 }
 
@@ -152,7 +153,7 @@ impl Default for Config {
                 .to_vec(),
                 timeout: 10_000,
             },
-            audio: AudioConfig { auto_resume: false },
+            audio: AudioConfig { auto_resume: true },
             daemon: DaemonConfig::default(),
             music: MusicConfig::default(),
             listen: ListenConfig::default(),
@@ -617,7 +618,7 @@ countdown = 0
 command = ["say", "-o", "{out}", "{text}"]
 timeout = "2s"
 [audio]
-auto_resume = true
+auto_resume = false
 [daemon]
 socket = "/run/x.sock"
 [music]
@@ -633,7 +634,7 @@ volume = 0.5
         assert_eq!(config.cues.countdown, 0);
         assert_eq!(config.voice.command, ["say", "-o", "{out}", "{text}"]);
         assert_eq!(config.voice.timeout, 2000);
-        assert!(config.audio.auto_resume);
+        assert!(!config.audio.auto_resume);
         assert_eq!(config.daemon.socket, Some(PathBuf::from("/run/x.sock")));
         assert_eq!(config.music.path, Some(PathBuf::from("/srv/music")));
         assert_eq!(config.music.volume, 0.5);

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 pub use encode::{Format, write_samples};
 pub use music::{Music, MusicError, Playlist};
-pub use output::{AudioOut, SOUND_THREAD_NICE, say};
+pub use output::{AudioOut, Health, SOUND_THREAD_NICE, say};
 pub use recording::{RecordingSink, SinkCall};
 pub use render::{
     RenderMusic, RenderSummary, TimedClip, render, render_timeline, render_timeline_to_file,

@@ -20,6 +20,17 @@
 //! device clock that runs a little fast or slow) is followed within half a
 //! second.
 //!
+//! # After a stall
+//!
+//! When the device has not asked for audio for a while (the process was
+//! stopped or starved, the machine was swapping, the sound server stood
+//! still) the stream picks up later than its frames say: the anchor is
+//! started afresh from the first buffer after the gap ([`REANCHOR_GAP`]),
+//! so that the clips placed from then on sound on time. A clip whose start
+//! would now come more than [`STALE_AFTER`] ms after its due time is
+//! dropped unheard, and one cut off by the stall is not carried on after
+//! it: a stall never makes a cue sound late.
+//!
 //! # Priority
 //!
 //! On a busy machine a sound thread that waits for the processor lets the
@@ -44,6 +55,7 @@ use rodio::mixer::{Mixer, MixerSource};
 
 use super::{AudioError, CueSink};
 use crate::clip::Clip;
+use crate::session::STALE_AFTER;
 
 /// The niceness the sound threads are given when the system allows it
 /// (the normal one is 0; lower runs first).
@@ -74,6 +86,11 @@ const UNKNOWN: i64 = i64::MIN;
 /// (with how many there were between): backends report the same error
 /// thousands of times a second.
 const ERROR_LOG_GAP: Duration = Duration::from_secs(60);
+
+/// A device that has not asked for audio for this long has stood still:
+/// the stream's anchor is started afresh (see the module documentation).
+/// Between buffers the device is normally silent for one buffer's length.
+const REANCHOR_GAP: Duration = Duration::from_millis(100);
 
 /// A device that has not asked for audio for this long is gone (the sound
 /// server quit, the device was unplugged). Counting errors cannot tell:
@@ -116,6 +133,22 @@ impl fmt::Debug for AudioOut {
             .field("sounding", &self.sounding.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
+}
+
+/// What an output's device has done so far ([`AudioOut::health`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Health {
+    /// Buffers the device has asked for: this grows for as long as it
+    /// plays, sound or silence.
+    pub pulls: u64,
+    /// How many times the device stood still and picked up again, the
+    /// stream's timing started afresh.
+    pub reanchored: u64,
+    /// Clips dropped unheard because they would have started more than
+    /// [`STALE_AFTER`] ms late, or were cut off by a stall.
+    pub dropped_late: u64,
+    /// The device said it went away, or its thread ended.
+    pub gone: bool,
 }
 
 /// What the device thread hands back once the stream is open.
@@ -205,6 +238,17 @@ impl AudioOut {
         self.channels
     }
 
+    /// What the device has done so far, for a watch that tells a stream
+    /// which stopped from a process that did not run.
+    pub fn health(&self) -> Health {
+        Health {
+            pulls: self.clock.pulls.load(Ordering::Acquire),
+            reanchored: self.clock.reanchored.load(Ordering::Acquire),
+            dropped_late: self.clock.dropped_late.load(Ordering::Acquire),
+            gone: self.device_gone(),
+        }
+    }
+
     /// How many clips are sounding or waiting for their first sample.
     pub fn sounding(&self) -> usize {
         self.sounding.load(Ordering::Acquire)
@@ -272,29 +316,33 @@ impl AudioOut {
 
     /// The stream frame on which a clip due at `due` starts.
     fn frame_for(&self, due: Instant) -> u64 {
-        let anchor = self.clock.anchor_ns.load(Ordering::Acquire);
-        if anchor == UNKNOWN {
-            return 0;
-        }
-        let due_ns = signed_ns(self.clock.base, due + self.start_delay);
-        let frames = i128::from(due_ns - anchor) * i128::from(self.rate) / 1_000_000_000;
-        frames.max(0) as u64
+        self.clock
+            .frame_at(signed_ns(self.clock.base, due + self.start_delay))
+            .unwrap_or(0)
     }
 }
 
 impl CueSink for AudioOut {
     fn play_at(&mut self, clip: &Clip, due: tokio::time::Instant) -> Result<(), AudioError> {
         let rate = NonZeroU32::new(clip.rate).ok_or(AudioError::ZeroRate)?;
-        if self.is_closed() {
+        // a device that has not asked for audio for a while is not judged
+        // here: after the process itself stood still, it has not had the
+        // chance yet (the session's watch tells the two apart)
+        if self.device_gone() {
             return Err(AudioError::Closed);
         }
         let start_frame = self.frame_for(due.into_std());
+        let due_ns = signed_ns(self.clock.base, due.into_std() + self.start_delay);
         self.sounding.fetch_add(1, Ordering::AcqRel);
         self.mixer.add(ScheduledClip {
             samples: Arc::clone(&clip.samples),
             pos: 0,
             rate,
             start_frame,
+            due_ns,
+            placed_in: self.clock.reanchored.load(Ordering::Acquire),
+            started_in: None,
+            dropped: false,
             clock: Arc::clone(&self.clock),
             epoch: self.epoch.load(Ordering::Acquire),
             current_epoch: Arc::clone(&self.epoch),
@@ -324,7 +372,7 @@ impl AudioOut {
     where
         S: Iterator<Item = f32> + Send + 'static,
     {
-        if self.is_closed() {
+        if self.device_gone() {
             return Err(AudioError::Closed);
         }
         let (Some(channels), Some(rate)) = (
@@ -571,6 +619,11 @@ struct StreamClock {
     last_pull_ns: AtomicI64,
     /// The device went away (unplugged, or the sound server quit).
     lost: AtomicBool,
+    /// How many times the device stood still ([`REANCHOR_GAP`]) and the
+    /// anchor was started afresh.
+    reanchored: AtomicU64,
+    /// Clips dropped for being late (see [`ScheduledClip`]).
+    dropped_late: AtomicU64,
 }
 
 impl StreamClock {
@@ -584,6 +637,8 @@ impl StreamClock {
             pulls: AtomicU64::new(0),
             last_pull_ns: AtomicI64::new(0),
             lost: AtomicBool::new(false),
+            reanchored: AtomicU64::new(0),
+            dropped_late: AtomicU64::new(0),
         }
     }
 
@@ -596,6 +651,23 @@ impl StreamClock {
 
     fn frames_ns(&self, frames: u64) -> i64 {
         (u128::from(frames) * 1_000_000_000 / u128::from(self.rate.max(1))) as i64
+    }
+
+    /// The frame that plays at `at_ns`, by the anchor; none while there is
+    /// no anchor.
+    fn frame_at(&self, at_ns: i64) -> Option<u64> {
+        let anchor = self.anchor_ns.load(Ordering::Acquire);
+        (anchor != UNKNOWN).then(|| {
+            let frames = i128::from(at_ns - anchor) * i128::from(self.rate) / 1_000_000_000;
+            frames.max(0) as u64
+        })
+    }
+
+    /// How late frame `frame` plays against `due_ns`, by the anchor; none
+    /// while there is no anchor.
+    fn late_ns(&self, frame: u64, due_ns: i64) -> Option<i64> {
+        let anchor = self.anchor_ns.load(Ordering::Acquire);
+        (anchor != UNKNOWN).then(|| anchor + self.frames_ns(frame) - due_ns)
     }
 }
 
@@ -640,6 +712,14 @@ impl Feeder {
     fn on_pull(&mut self, now: Instant, queued: Duration, len: u64) {
         let clock = &self.clock;
         let now_ns = signed_ns(clock.base, now);
+        let quiet_ns = now_ns - clock.last_pull_ns.load(Ordering::Acquire);
+        if clock.pulls.load(Ordering::Acquire) > 0 && quiet_ns > REANCHOR_GAP.as_nanos() as i64 {
+            // the device stood still: its frames play later than the old
+            // anchor says, by however long the gap was beyond a buffer's
+            // (the first reports after a gap are not to be trusted)
+            self.estimates.shift(quiet_ns - clock.frames_ns(len));
+            clock.reanchored.fetch_add(1, Ordering::AcqRel);
+        }
         let first_plays_ns = now_ns + queued.as_nanos() as i64;
         let anchor = self
             .estimates
@@ -672,6 +752,13 @@ impl Window {
         }
     }
 
+    /// Moves every estimate by `by`.
+    fn shift(&mut self, by: i64) {
+        for value in &mut self.values[..self.len] {
+            *value += by;
+        }
+    }
+
     /// Adds `value` and returns the median of the window.
     fn push_median(&mut self, value: i64) -> i64 {
         self.values[self.next] = value;
@@ -685,12 +772,23 @@ impl Window {
 }
 
 /// A clip handed to the mixer: silent until the stream reaches its start
-/// frame, then its samples; cut short when the epoch moves on.
+/// frame, then its samples; cut short when the epoch moves on. One that
+/// would start more than [`STALE_AFTER`] ms after it was due (the stream
+/// stood still meanwhile) is dropped unheard, and one under way when the
+/// stream stood still ends there.
 struct ScheduledClip {
     samples: Arc<[f32]>,
     pos: usize,
     rate: NonZeroU32,
     start_frame: u64,
+    /// When its first sample is due to play (ns from the clock's base).
+    due_ns: i64,
+    /// The clock's re-anchor count when its start frame was worked out.
+    placed_in: u64,
+    /// The clock's re-anchor count when it started.
+    started_in: Option<u64>,
+    /// Dropped (counted once).
+    dropped: bool,
     clock: Arc<StreamClock>,
     epoch: u64,
     current_epoch: Arc<AtomicU64>,
@@ -701,15 +799,52 @@ impl Iterator for ScheduledClip {
     type Item = f32;
 
     fn next(&mut self) -> Option<f32> {
-        if self.current_epoch.load(Ordering::Relaxed) != self.epoch {
+        if self.current_epoch.load(Ordering::Relaxed) != self.epoch || self.dropped {
             return None;
         }
-        if self.pos == 0 && self.clock.frame.load(Ordering::Acquire) < self.start_frame {
-            return Some(0.0);
+        let reanchored = self.clock.reanchored.load(Ordering::Relaxed);
+        match self.started_in {
+            Some(started) if started != reanchored => return self.drop_late(),
+            Some(_) => {}
+            None => {
+                if self.placed_in != reanchored {
+                    // placed before the stream stood still: placed again
+                    if let Some(frame) = self.clock.frame_at(self.due_ns) {
+                        self.start_frame = frame;
+                    }
+                    self.placed_in = reanchored;
+                }
+                let frame = self.clock.frame.load(Ordering::Acquire);
+                if frame < self.start_frame {
+                    return Some(0.0);
+                }
+                let stale = STALE_AFTER as i64 * 1_000_000;
+                if self
+                    .clock
+                    .late_ns(frame, self.due_ns)
+                    .is_some_and(|late| late > stale)
+                {
+                    return self.drop_late();
+                }
+                self.started_in = Some(reanchored);
+            }
         }
         let sample = self.samples.get(self.pos).copied();
         self.pos += 1;
         sample
+    }
+}
+
+impl ScheduledClip {
+    /// Ends the clip unheard (or its rest, after a stall), counted.
+    fn drop_late(&mut self) -> Option<f32> {
+        if !self.dropped {
+            self.dropped = true;
+            self.clock.dropped_late.fetch_add(1, Ordering::AcqRel);
+        }
+        // counted once: the mixer asks no more of an ended source
+        self.pos = self.samples.len();
+        None
     }
 }
 

@@ -253,7 +253,7 @@ impl SessionTask {
             &config.voice,
             &paths,
         )));
-        let (link, opened) = SoundLink::new(voice.rate());
+        let (link, opened) = SoundLink::new();
         let (prepared_tx, prepared_rx) = mpsc::unbounded_channel();
         SessionTask {
             preparing: None,
@@ -934,15 +934,14 @@ impl SessionTask {
         let clip = tokio::task::block_in_place(|| voice.clip(&say));
         let phrase_ms = clip.duration_ms();
         let now = self.now();
-        if let Some(out) = self.link.out() {
-            if let Err(err) = out.play(&clip) {
-                self.sound_lost(now, &err);
-                return Err(Refusal(
-                    ErrorKind::Failed,
-                    format!("the sound output failed: {err}"),
-                ));
-            }
-            self.link.played(now, phrase_ms);
+        if let Some(out) = self.link.out()
+            && let Err(err) = out.play(&clip)
+        {
+            self.sound_lost(now, &err);
+            return Err(Refusal(
+                ErrorKind::Failed,
+                format!("the sound output failed: {err}"),
+            ));
         }
         let Some(active) = &mut self.active else {
             return Ok(());
@@ -1107,14 +1106,11 @@ impl SessionTask {
         let text = text.filter(|_| asked || new)?;
         let pos = active.session.position(now);
         let clip = tokio::task::block_in_place(|| self.voice.clip(&text));
-        if let Some(out) = self.link.out() {
-            match out.play(&clip) {
-                Ok(()) => self.link.played(now, clip.duration_ms()),
-                Err(err) => {
-                    self.sound_lost(now, &err);
-                    return Some(text);
-                }
-            }
+        if let Some(out) = self.link.out()
+            && let Err(err) = out.play(&clip)
+        {
+            self.sound_lost(now, &err);
+            return Some(text);
         }
         self.publish(Some(&SpokenCue {
             text: text.clone(),
@@ -1135,12 +1131,11 @@ impl SessionTask {
             parts.push(tokio::task::block_in_place(|| voice.clip(text)));
         }
         let clip = crate::clip::Clip::joined(&parts, &[120], rate);
-        if let Some(out) = self.link.out() {
-            if let Err(err) = out.play(&clip) {
-                self.sound_lost(now, &err);
-                return;
-            }
-            self.link.played(self.now(), clip.duration_ms());
+        if let Some(out) = self.link.out()
+            && let Err(err) = out.play(&clip)
+        {
+            self.sound_lost(now, &err);
+            return;
         }
         let at_ms = self.active.as_ref().map_or(0, |a| a.session.position(now));
         self.publish(Some(&SpokenCue {
@@ -1157,12 +1152,11 @@ impl SessionTask {
         let voice = Arc::clone(&self.voice);
         let clip = tokio::task::block_in_place(|| voice.clip(text));
         let said_ms = clip.duration_ms();
-        if let Some(out) = self.link.out() {
-            if let Err(err) = out.play(&clip) {
-                self.sound_lost(now, &err);
-                return 0;
-            }
-            self.link.played(self.now(), said_ms);
+        if let Some(out) = self.link.out()
+            && let Err(err) = out.play(&clip)
+        {
+            self.sound_lost(now, &err);
+            return 0;
         }
         let at_ms = self.active.as_ref().map_or(0, |a| a.session.position(now));
         self.publish(Some(&SpokenCue {
@@ -1289,8 +1283,6 @@ impl SessionTask {
                         music.duck(self.playback.clock().instant(due), clip_ms);
                     }
                     let spoken = spoken(&session.plan().cues[cue]);
-                    // a clip due in the past starts at once
-                    self.link.played(due.max(now), clip_ms);
                     // the cue handed over counts as begun
                     self.after_change(due.max(now));
                     self.publish(Some(&spoken));
@@ -1501,17 +1493,31 @@ impl SessionTask {
         self.publish(None);
     }
 
-    /// A lost output is back; the session resumes by itself when `[audio]
-    /// auto_resume` is set, else waits.
+    /// A lost output is back, or one the session started without. A
+    /// session paused because it was lost resumes by itself, saying where
+    /// it is ("Resuming: …"), unless `[audio] auto_resume = false`; one
+    /// running as text sounds from its next cue.
     fn sound_back(&mut self) {
+        let Some(active) = &self.active else {
+            return;
+        };
+        let lost_here =
+            active.session.state() == State::Paused && active.why == Some(Why::SoundLost);
+        if !lost_here {
+            if active.session.state() != State::Finished {
+                self.message = Some("The sound output is back; the cues sound again.".into());
+            }
+            return;
+        }
         let auto = Config::load(&self.paths.config_file)
             .map(|c| c.audio.auto_resume)
-            .unwrap_or(false);
+            .unwrap_or(true);
         self.message = Some("The sound output is back; resume to carry on.".into());
         if auto {
             let now = self.now();
             match self.resume(now) {
                 Ok(_) => {
+                    tracing::info!("the session resumed by itself now that sound is back");
                     self.message = Some("The sound output is back; the session resumed.".into())
                 }
                 Err(Refusal(_, why)) => tracing::warn!("cannot resume: {why}"),

@@ -1,7 +1,7 @@
 //! The session task's link to the sound output: whether it is open, opening,
-//! or lost; the watch that notices a stream which stopped playing; the
-//! silent probe that keeps the watch going between cues; and opening the
-//! output again after it was lost.
+//! or lost; the watch that notices a stream which stopped playing, and tells
+//! it from a daemon that did not run (see [`Watch`]); and opening the output
+//! again after it was lost, or when a session started without one.
 //!
 //! Opening a stream takes a second or two, more on a busy machine, and up to
 //! [`OPEN_TRIES`] × 10 s when the device is slow to start: it always happens
@@ -10,8 +10,7 @@
 
 use tokio::sync::mpsc;
 
-use crate::audio::{AudioError, AudioOut, CueSink};
-use crate::clip::Clip;
+use crate::audio::{AudioError, AudioOut, CueSink, Health};
 use crate::ms::Ms;
 
 /// How often a lost sound output is tried again.
@@ -20,13 +19,16 @@ pub(super) const RETRY_MS: Ms = 2_000;
 const DRAIN_ON_FINISH: std::time::Duration = std::time::Duration::from_secs(3);
 /// How many times a session tries to open the sound output when it starts.
 const OPEN_TRIES: u32 = 3;
-/// How long past its expected end a clip may still be sounding before the
-/// output is taken for dead: long enough that a busy machine's hiccup is
-/// not mistaken for it.
+/// How long the device may go without asking for audio, counted while the
+/// daemon itself runs, before the output is taken for lost: long enough
+/// that a busy machine's hiccup is not mistaken for it.
 const STALL_MS: Ms = 2_000;
-/// While a session runs, a silent probe is played this long after the last
-/// check, so that an output that dies between cues is noticed too.
-const PROBE_MS: Ms = 1_000;
+/// How often the watch looks at the output while a session runs.
+const LOOK_MS: Ms = 250;
+/// A look this long after the one before means the daemon itself did not
+/// run meanwhile (the process was stopped, the machine frozen, swapping):
+/// then the device is not judged for that time.
+const HELD_UP_MS: Ms = 1_000;
 
 /// The sound output, opened for a session and closed when it ends, so an
 /// idle daemon holds no stream.
@@ -40,6 +42,10 @@ enum Output {
     /// The output went away mid-session; it is tried again every
     /// [`RETRY_MS`].
     Lost,
+    /// None could be opened for the session, which runs as text meanwhile;
+    /// it is tried again every [`RETRY_MS`], and the cues sound from the
+    /// moment it opens.
+    Absent,
 }
 
 /// Why an output is being opened, away from the session task.
@@ -68,6 +74,18 @@ pub(super) enum LinkNews {
     Nothing,
 }
 
+/// What the watch made of a look at the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    /// It plays, or has not been quiet for long.
+    Playing,
+    /// The daemon itself did not run for this long: nothing is judged.
+    HeldUp(Ms),
+    /// The device has not asked for audio for [`STALL_MS`] while the daemon
+    /// ran: the stream has stopped.
+    Stopped,
+}
+
 /// The sound output of the session task, and its health.
 #[derive(Debug)]
 pub(super) struct SoundLink {
@@ -78,23 +96,22 @@ pub(super) struct SoundLink {
     retry_at: Option<Ms>,
     /// Whether the open output still plays.
     watch: Watch,
-    /// The silent clip the watch plays between cues.
-    probe: Clip,
+    /// The output's health at the last look, to log what changed.
+    seen: Health,
     /// Where openings send their result; the task holds the receiver.
     opened_tx: mpsc::Sender<Opened>,
 }
 
 impl SoundLink {
-    /// A closed link, and the receiver on which openings report. Probes are
-    /// made at `rate`.
-    pub(super) fn new(rate: u32) -> (SoundLink, mpsc::Receiver<Opened>) {
+    /// A closed link, and the receiver on which openings report.
+    pub(super) fn new() -> (SoundLink, mpsc::Receiver<Opened>) {
         let (opened_tx, opened_rx) = mpsc::channel(1);
         let link = SoundLink {
             output: Output::Closed,
             opening: None,
             retry_at: None,
             watch: Watch::default(),
-            probe: Clip::new(rate, vec![0.0_f32]),
+            seen: Health::default(),
             opened_tx,
         };
         (link, opened_rx)
@@ -104,12 +121,8 @@ impl SoundLink {
     pub(super) fn out(&mut self) -> Option<&mut AudioOut> {
         match &mut self.output {
             Output::Open(out) => Some(out),
-            Output::Closed | Output::Lost => None,
+            Output::Closed | Output::Lost | Output::Absent => None,
         }
-    }
-
-    pub(super) fn is_open(&self) -> bool {
-        matches!(self.output, Output::Open(_))
     }
 
     pub(super) fn is_lost(&self) -> bool {
@@ -120,7 +133,7 @@ impl SoundLink {
     pub(super) fn start_delay_ms(&self) -> Ms {
         match &self.output {
             Output::Open(out) => out.start_delay().as_millis() as Ms,
-            Output::Closed | Output::Lost => 0,
+            Output::Closed | Output::Lost | Output::Absent => 0,
         }
     }
 
@@ -158,7 +171,8 @@ impl SoundLink {
     pub(super) fn opened(&mut self, result: Opened, now: Ms) -> LinkNews {
         let opening = self.opening.take();
         let wanted = match (opening, &self.output) {
-            (Some(Opening::First), Output::Closed) => Opening::First,
+            (Some(Opening::First), Output::Closed | Output::Absent) => Opening::First,
+            (Some(Opening::Again), Output::Absent) => Opening::Again,
             (Some(Opening::Again | Opening::First), Output::Lost) => Opening::Again,
             // the session ended, or the output is open already
             _ => Opening::Unwanted,
@@ -174,10 +188,18 @@ impl SoundLink {
                 LinkNews::Ready(Ok(()))
             }
             (Opening::First, Err(err)) => {
-                tracing::warn!("no sound: {err}");
+                tracing::warn!(
+                    "no sound: {err}; the session runs as text, and the output is tried again \
+                     every {} s",
+                    RETRY_MS / 1000
+                );
+                self.output = Output::Absent;
+                self.retry_at = Some(now + RETRY_MS);
                 LinkNews::Ready(Err(format!(
-                    "No sound: {err}. The session runs with its cues shown as text (massage-cue status --follow); \
-                     `massage-cue render ROUTINE -o session.wav` makes a sound file to play elsewhere."
+                    "No sound: {err}. The session runs with its cues shown as text (massage-cue status --follow), \
+                     and sounds as soon as the output can be opened (it is tried every {} s); \
+                     `massage-cue render ROUTINE -o session.wav` makes a sound file to play elsewhere.",
+                    RETRY_MS / 1000
                 )))
             }
             (Opening::Again, Ok(out)) => {
@@ -194,6 +216,7 @@ impl SoundLink {
     }
 
     fn use_output(&mut self, out: AudioOut) {
+        self.seen = out.health();
         self.output = Output::Open(out);
         self.watch = Watch::default();
         self.retry_at = None;
@@ -203,15 +226,6 @@ impl SoundLink {
     pub(super) fn silence(&mut self) {
         if let Output::Open(out) = &mut self.output {
             out.silence();
-        }
-    }
-
-    /// A clip of `clip_ms` was handed over to start at clock time `at`:
-    /// the watch expects it to have finished some time after.
-    pub(super) fn played(&mut self, at: Ms, clip_ms: Ms) {
-        if self.is_open() {
-            let delay = self.start_delay_ms();
-            self.watch.played(at, clip_ms, delay);
         }
     }
 
@@ -232,7 +246,7 @@ impl SoundLink {
                 });
             }
             Output::Open(mut out) => out.silence(),
-            Output::Closed | Output::Lost => {}
+            Output::Closed | Output::Lost | Output::Absent => {}
         }
     }
 
@@ -268,42 +282,51 @@ impl SoundLink {
         self.retry_at = Some(now + RETRY_MS);
     }
 
-    /// Looks whether the open output still plays (see [`Watch`]): the error
-    /// when it has stopped. While a session `running`, a silent probe is
-    /// played when no clip has been for a while.
+    /// Looks whether the open output still plays (see [`Watch`]) while a
+    /// session is `running`: the error when it has stopped.
     pub(super) fn check(&mut self, now: Ms, running: bool) -> Option<AudioError> {
         let Output::Open(out) = &mut self.output else {
             self.watch = Watch::default();
             return None;
         };
-        let sounding = out.sounding();
-        if self.watch.stalled(now, sounding) {
-            tracing::warn!(
-                "the sound output stopped playing: {sounding} clips still sounding, {} expected at most",
-                self.watch.finished_by.len()
+        let health = out.health();
+        let seen = std::mem::replace(&mut self.seen, health);
+        if health.reanchored > seen.reanchored {
+            tracing::info!(
+                "the sound output stood still and picked up again; its timing is set afresh"
             );
+        }
+        if health.dropped_late > seen.dropped_late {
+            tracing::info!(
+                "{} clips were not played: they would have sounded more than {} ms late",
+                health.dropped_late - seen.dropped_late,
+                crate::session::STALE_AFTER
+            );
+        }
+        if health.gone {
             return Some(AudioError::Closed);
         }
-        if !running || !self.watch.finished_by.is_empty() {
-            // a clip under way is checked already
-            self.watch.probe_at = None;
+        if !running {
+            self.watch = Watch::default();
             return None;
         }
-        match self.watch.probe_at {
-            Some(at) if at <= now => {
-                self.watch.probe_at = None;
-                match out.play(&self.probe) {
-                    Ok(()) => {
-                        let delay = out.start_delay().as_millis() as Ms;
-                        self.watch.played(now, 0, delay);
-                    }
-                    Err(err) => return Some(err),
-                }
+        match self.watch.look(now, health.pulls) {
+            Verdict::Playing => None,
+            Verdict::HeldUp(ms) => {
+                tracing::info!(
+                    "the daemon did not run for {ms} ms (the process was stopped or the machine \
+                     stalled): the cues due meanwhile are dropped, not played late"
+                );
+                None
             }
-            Some(_) => {}
-            None => self.watch.probe_at = Some(now + PROBE_MS),
+            Verdict::Stopped => {
+                tracing::warn!(
+                    "the sound output stopped playing: the device asked for no audio for {} ms",
+                    self.watch.quiet_ms
+                );
+                Some(AudioError::Closed)
+            }
         }
-        None
     }
 
     /// Tries a lost output again when it is time (or at once with
@@ -313,7 +336,7 @@ impl SoundLink {
             return;
         }
         self.retry_at = None;
-        if !self.is_lost() || self.opening.is_some() {
+        if !matches!(self.output, Output::Lost | Output::Absent) || self.opening.is_some() {
             return;
         }
         self.opening = Some(Opening::Again);
@@ -344,45 +367,51 @@ fn open_output() -> Result<AudioOut, AudioError> {
 /// Watches an open output for a stream that no longer plays.
 ///
 /// A sound server that dies does not always make the output fail: clips
-/// are still taken, but the device stops asking for samples, so they never
-/// finish. Every clip handed over is expected to have finished some time
-/// after its end ([`STALL_MS`]); more clips sounding than are still within
-/// that time means the stream has stopped. During a long silence a silent
-/// probe clip keeps the check going.
+/// are still taken, but the device stops asking for audio. A device that
+/// has asked for none for [`STALL_MS`] has stopped, but only time during
+/// which the daemon itself ran counts: when the whole process stood still
+/// (stopped with SIGSTOP or Ctrl-Z, a frozen machine, swapping) the device
+/// could not ask, and picks up as soon as it runs again. The watch looks
+/// every [`LOOK_MS`] while a session runs; a look more than [`HELD_UP_MS`]
+/// after the one before means the daemon was held up, and the device gets
+/// a fresh start.
 #[derive(Debug, Default)]
 struct Watch {
-    /// For each clip handed over and not yet checked: the clock ms by which
-    /// it has finished if the output still plays.
-    finished_by: Vec<Ms>,
-    /// When to play the next probe (clock ms), while a session runs.
-    probe_at: Option<Ms>,
+    /// The last look: when (clock ms), and the device's count of buffers
+    /// then.
+    last: Option<(Ms, u64)>,
+    /// How long the device has asked for nothing, counted only while the
+    /// daemon ran.
+    quiet_ms: Ms,
 }
 
 impl Watch {
-    /// A clip of `duration_ms` starts at `at` (clock ms), sounding
-    /// `delay_ms` later.
-    fn played(&mut self, at: Ms, duration_ms: Ms, delay_ms: Ms) {
-        self.finished_by
-            .push(at + duration_ms + delay_ms + STALL_MS);
+    /// Looks at the device, which has asked for `pulls` buffers so far, at
+    /// `now`.
+    fn look(&mut self, now: Ms, pulls: u64) -> Verdict {
+        let Some((then, before)) = self.last.replace((now, pulls)) else {
+            return Verdict::Playing;
+        };
+        let gap = now.saturating_sub(then);
+        if gap > HELD_UP_MS {
+            self.quiet_ms = 0;
+            return Verdict::HeldUp(gap);
+        }
+        if pulls != before {
+            self.quiet_ms = 0;
+            return Verdict::Playing;
+        }
+        self.quiet_ms += gap;
+        if self.quiet_ms >= STALL_MS {
+            Verdict::Stopped
+        } else {
+            Verdict::Playing
+        }
     }
 
     /// When the watch next needs to look (clock ms).
     fn next(&self) -> Option<Ms> {
-        let check = self.finished_by.iter().copied().min();
-        match (check, self.probe_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    /// Whether `sounding` clips at `now` mean the stream has stopped;
-    /// forgets the clips that are past their time.
-    fn stalled(&mut self, now: Ms, sounding: usize) -> bool {
-        if !self.finished_by.iter().any(|&by| by <= now) {
-            return false;
-        }
-        self.finished_by.retain(|&by| by > now);
-        sounding > self.finished_by.len()
+        self.last.map(|(at, _)| at + LOOK_MS)
     }
 }
 
@@ -390,37 +419,76 @@ impl Watch {
 mod tests {
     use super::*;
 
-    #[test]
-    fn clips_past_their_time_and_still_sounding_mean_a_stopped_stream() {
-        let mut watch = Watch::default();
-        // a 600 ms clip at 0 and a 400 ms one at 2000, 50 ms of output delay
-        watch.played(0, 600, 50);
-        watch.played(2_000, 400, 50);
-        let first_done = 600 + 50 + STALL_MS;
-        let second_done = 2_000 + 400 + 50 + STALL_MS;
-        assert_eq!(watch.next(), Some(first_done));
-        // before the first is due to have finished nothing is judged
-        assert!(!watch.stalled(first_done - 1, 2));
-        // the first is done: only the second may still sound
-        assert!(!watch.stalled(first_done, 1));
-        assert_eq!(watch.next(), Some(second_done));
-        assert!(!watch.stalled(second_done, 0));
-        assert_eq!(watch.next(), None);
-
-        let mut watch = Watch::default();
-        watch.played(0, 600, 50);
-        watch.played(2_000, 400, 50);
-        // the first is still sounding when it should long be over
-        assert!(watch.stalled(first_done, 2));
+    /// Looks every `LOOK_MS` from `from` to `to`, the device asking for a
+    /// buffer at each look while `plays`; the verdicts other than playing.
+    fn looks(watch: &mut Watch, from: Ms, to: Ms, pulls: &mut u64, plays: bool) -> Vec<Verdict> {
+        let mut said = Vec::new();
+        let mut now = from;
+        while now <= to {
+            if plays {
+                *pulls += 1;
+            }
+            match watch.look(now, *pulls) {
+                Verdict::Playing => {}
+                other => said.push(other),
+            }
+            now += LOOK_MS;
+        }
+        said
     }
 
     #[test]
-    fn a_probe_is_judged_like_a_clip() {
+    fn a_device_quiet_while_the_daemon_runs_has_stopped() {
         let mut watch = Watch::default();
-        watch.played(5_000, 0, 50);
-        assert!(!watch.stalled(5_000 + 50 + STALL_MS, 0));
+        let mut pulls = 0;
+        assert!(looks(&mut watch, 0, 10_000, &mut pulls, true).is_empty());
+        assert_eq!(watch.next(), Some(10_000 + LOOK_MS));
+        // the device stops: after STALL_MS of looks it is taken for stopped
+        let said = looks(
+            &mut watch,
+            10_250,
+            10_000 + STALL_MS - LOOK_MS,
+            &mut pulls,
+            false,
+        );
+        assert!(said.is_empty(), "{said:?}");
+        assert_eq!(watch.look(10_000 + STALL_MS, pulls), Verdict::Stopped);
+    }
+
+    #[test]
+    fn a_daemon_that_did_not_run_does_not_judge_the_device() {
+        for stall in [1_000 + LOOK_MS, 2_000, 5_000, 10_000] {
+            let mut watch = Watch::default();
+            let mut pulls = 0;
+            looks(&mut watch, 0, 5_000, &mut pulls, true);
+            // the whole process stood still: no look, no buffer
+            let back = 5_000 + stall;
+            assert_eq!(watch.look(back, pulls), Verdict::HeldUp(stall), "{stall}");
+            // the device picks up again at once
+            assert!(looks(&mut watch, back + LOOK_MS, back + 10_000, &mut pulls, true).is_empty());
+            // or it does not: then it has stopped, STALL_MS after the
+            // daemon ran again, not before
+            let mut watch = Watch::default();
+            looks(&mut watch, 0, 5_000, &mut pulls, true);
+            assert_eq!(watch.look(back, pulls), Verdict::HeldUp(stall));
+            let said = looks(
+                &mut watch,
+                back + LOOK_MS,
+                back + STALL_MS - LOOK_MS,
+                &mut pulls,
+                false,
+            );
+            assert!(said.is_empty(), "{stall}: {said:?}");
+            assert_eq!(watch.look(back + STALL_MS, pulls), Verdict::Stopped);
+        }
+    }
+
+    #[test]
+    fn a_short_hitch_of_the_daemon_still_counts_as_running() {
+        // looks a little late (a busy machine) are judged as usual
         let mut watch = Watch::default();
-        watch.played(5_000, 0, 50);
-        assert!(watch.stalled(5_000 + 50 + STALL_MS, 1));
+        assert_eq!(watch.look(0, 7), Verdict::Playing);
+        assert_eq!(watch.look(HELD_UP_MS, 7), Verdict::Playing);
+        assert_eq!(watch.look(2 * HELD_UP_MS, 7), Verdict::Stopped);
     }
 }

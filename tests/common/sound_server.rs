@@ -110,6 +110,16 @@ impl PrivateServer {
         });
     }
 
+    /// Stops it as its script does (SIGTERM, then waits until it is gone).
+    pub fn stop(&self) {
+        let status = Command::new(script())
+            .arg("stop")
+            .env("MC_SOUND_DIR", &self.dir)
+            .status()
+            .expect("scripts/sound-server stop");
+        assert!(status.success(), "scripts/sound-server stop failed");
+    }
+
     /// Starts it again on the same socket.
     pub fn restart(&self) {
         let address = self.run_script();
@@ -214,8 +224,19 @@ pub struct Recorder {
 impl Recorder {
     /// Starts `parec` and returns once it is writing audio (deadline 10 s).
     pub fn start(path: &Path) -> Recorder {
+        Self::start_with(path, Command::new("parec"))
+    }
+
+    /// [`Recorder::start`], recording `server`'s sink.
+    pub fn start_on(path: &Path, server: &PrivateServer) -> Recorder {
+        let mut parec = Command::new("parec");
+        parec.env("PULSE_SERVER", &server.address);
+        Self::start_with(path, parec)
+    }
+
+    fn start_with(path: &Path, mut parec: Command) -> Recorder {
         let _ = std::fs::remove_file(path);
-        let child = Command::new("parec")
+        let child = parec
             .args(["-d", "test_sink.monitor"])
             .args([
                 "--file-format=wav",
