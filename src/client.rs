@@ -32,6 +32,17 @@ const START_REPLY_TIMEOUT: Duration = Duration::from_secs(180);
 pub enum ClientError {
     #[error("cannot reach the daemon at {}: {source}", socket.display())]
     Connect { socket: PathBuf, source: io::Error },
+    /// What listens on the socket runs as another user: nothing is sent to
+    /// it.
+    #[error(
+        "{} is served by a process of user {owner}, not by you (user {me}); nothing was sent to it. Another user may have put it there: remove it, or set `[daemon] socket` in a folder only you can write in",
+        socket.display()
+    )]
+    NotYours {
+        socket: PathBuf,
+        owner: u32,
+        me: u32,
+    },
     #[error("cannot start the daemon: {0}")]
     Spawn(io::Error),
     #[error("the daemon did not open {} within {} s{}", socket.display(), START_TIMEOUT.as_secs(), log_hint(log))]
@@ -76,27 +87,45 @@ pub struct Client {
 }
 
 impl Client {
-    /// Connects to a running daemon.
-    pub fn connect(socket: &Path) -> io::Result<Client> {
-        let stream = UnixStream::connect(socket)?;
-        stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
-        stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
-        Ok(Client {
-            writer: stream.try_clone()?,
-            reader: BufReader::new(stream),
-            pending: Vec::new(),
-        })
+    /// Connects to a running daemon: one of this user's. Before anything
+    /// is sent, the process listening is asked for its user (the kernel's
+    /// peer credentials); another user's is refused.
+    pub fn connect(socket: &Path) -> Result<Client, ClientError> {
+        let connect_error = |source: io::Error| ClientError::Connect {
+            socket: socket.to_owned(),
+            source,
+        };
+        let stream = UnixStream::connect(socket).map_err(connect_error)?;
+        let owner = rustix::net::sockopt::socket_peercred(&stream)
+            .map_err(|e| connect_error(e.into()))?
+            .uid
+            .as_raw();
+        let me = rustix::process::geteuid().as_raw();
+        if owner != me {
+            return Err(ClientError::NotYours {
+                socket: socket.to_owned(),
+                owner,
+                me,
+            });
+        }
+        let setup = || -> io::Result<Client> {
+            stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+            stream.set_write_timeout(Some(REPLY_TIMEOUT))?;
+            Ok(Client {
+                writer: stream.try_clone()?,
+                reader: BufReader::new(stream.try_clone()?),
+                pending: Vec::new(),
+            })
+        };
+        setup().map_err(connect_error)
     }
 
     /// Connects to the daemon if one is listening.
     fn connect_if_running(socket: &Path) -> Result<Option<Client>, ClientError> {
         match Client::connect(socket) {
             Ok(client) => Ok(Some(client)),
-            Err(err) if no_daemon(&err) => Ok(None),
-            Err(source) => Err(ClientError::Connect {
-                socket: socket.to_owned(),
-                source,
-            }),
+            Err(ClientError::Connect { source, .. }) if no_daemon(&source) => Ok(None),
+            Err(err) => Err(err),
         }
     }
 

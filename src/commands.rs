@@ -14,7 +14,7 @@ use std::io::{self, IsTerminal, Write};
 use crate::cli::{
     Cli, Command, DaemonAction, DaemonArgs, ServiceCommand, SessionArgs, StartArgs, StatusArgs,
 };
-use crate::client::{self, Client, Stopped};
+use crate::client::{self, Client, ClientError, Stopped};
 use crate::config::{Config, ConfigError, parse_ms, valid_tempo};
 use crate::daemon::DaemonOptions;
 use crate::follow::{self, FollowError};
@@ -143,6 +143,7 @@ fn socket_client() -> Result<Client, CommandError> {
             warn_config(&err);
             Ok(client)
         }
+        Err(refused @ ClientError::NotYours { .. }) => Err(refused.into()),
         Err(_) => Err(err.into()),
     }
 }

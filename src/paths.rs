@@ -115,6 +115,9 @@ pub struct Paths {
     /// Whether `socket` is in the fallback folder that massage-cue creates
     /// and must keep private itself.
     pub private_socket_dir: bool,
+    /// Whether `socket` is the one `[daemon] socket` names, whose folder is
+    /// checked before a daemon listens there.
+    pub configured_socket: bool,
 }
 
 /// A folder where massage-cue's data (`sounds/`, `routines/`) may be.
@@ -160,6 +163,11 @@ pub enum PathsError {
     Create { path: PathBuf, source: io::Error },
     #[error("{} is not safe for the socket: {reason}; remove it or set XDG_RUNTIME_DIR", path.display())]
     Unsafe { path: PathBuf, reason: String },
+    #[error(
+        "{} is not safe for the socket set by `[daemon] socket`: {reason}; another user could put a socket of theirs at that path. Choose a folder that only you (or root) can write in",
+        path.display()
+    )]
+    UnsafeConfigured { path: PathBuf, reason: String },
 }
 
 impl Paths {
@@ -220,6 +228,7 @@ impl Paths {
             cache_dir,
             socket,
             private_socket_dir,
+            configured_socket: false,
         };
         paths.check_socket_len()?;
         Ok(paths)
@@ -230,6 +239,7 @@ impl Paths {
         if let Some(socket) = &config.daemon.socket {
             self.socket = socket.clone();
             self.private_socket_dir = false;
+            self.configured_socket = true;
             self.check_socket_len()?;
         }
         Ok(self)
@@ -301,12 +311,18 @@ impl Paths {
 
     /// Creates the socket's folder if it is missing. The fallback folder is
     /// created with mode 0700 and refused unless it is a real folder owned by
-    /// this user that nobody else can enter.
+    /// this user that nobody else can enter. A folder named by `[daemon]
+    /// socket` is refused unless it belongs to this user or to root and
+    /// nobody else may write in it: in a shared folder another user could
+    /// take the path first.
     pub fn ensure_socket_dir(&self, uid: u32) -> Result<(), PathsError> {
         let Some(dir) = self.socket.parent() else {
             return Ok(());
         };
         create_private_dir(dir)?;
+        if self.configured_socket {
+            return check_configured_socket_dir(dir, uid);
+        }
         if !self.private_socket_dir {
             return Ok(());
         }
@@ -332,6 +348,39 @@ impl Paths {
         }
         Ok(())
     }
+}
+
+/// Refuses the folder of a socket named by `[daemon] socket` unless it is
+/// a folder (a symlink to one is followed) owned by `uid` or root in which
+/// neither group nor others may write.
+fn check_configured_socket_dir(dir: &Path, uid: u32) -> Result<(), PathsError> {
+    let unsafe_dir = |reason: String| PathsError::UnsafeConfigured {
+        path: dir.to_owned(),
+        reason,
+    };
+    let meta = fs::metadata(dir).map_err(|e| unsafe_dir(e.to_string()))?;
+    if !meta.file_type().is_dir() {
+        return Err(unsafe_dir("it is not a folder".into()));
+    }
+    if meta.uid() != uid && meta.uid() != 0 {
+        return Err(unsafe_dir(format!(
+            "it belongs to user {}, not {uid}",
+            meta.uid()
+        )));
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o022 != 0 {
+        return Err(unsafe_dir(format!(
+            "its mode is {:o}, so {} may create files in it",
+            mode & 0o7777,
+            if mode & 0o002 != 0 {
+                "every user"
+            } else {
+                "its group"
+            }
+        )));
+    }
+    Ok(())
 }
 
 /// Creates `dir` and its parents; the folders created get mode 0700.
@@ -512,6 +561,47 @@ mod tests {
         fs::set_permissions(socket_dir, fs::Permissions::from_mode(0o700)).unwrap();
         let err = paths.ensure_socket_dir(uid + 1).unwrap_err();
         assert!(err.to_string().contains("belongs to user"), "{err}");
+    }
+
+    #[test]
+    fn a_configured_socket_folder_must_be_writable_by_its_owner_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("shared");
+        fs::create_dir(&dir).unwrap();
+        let uid = rustix::process::geteuid().as_raw();
+        let mut config = Config::default();
+        config.daemon.socket = Some(dir.join("mc.sock"));
+        let paths = Paths::resolve(&env_in(tmp.path()))
+            .unwrap()
+            .with_config(&config)
+            .unwrap();
+        assert!(paths.configured_socket);
+        // the folder of a shared /tmp: anyone may create the path first
+        for (mode, who) in [(0o1777, "every user"), (0o775, "its group")] {
+            fs::set_permissions(&dir, fs::Permissions::from_mode(mode)).unwrap();
+            let err = paths.ensure_socket_dir(uid).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("its mode is {mode:o}, so {who} may create files")),
+                "{err}"
+            );
+            assert!(err.contains("`[daemon] socket`"), "{err}");
+        }
+        // a folder of one's own that others may only enter is fine
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+        paths.ensure_socket_dir(uid).unwrap();
+        // another user's folder is refused (unless it is root's)
+        let (owner, me) = if uid == 0 {
+            let nobody = rustix::process::Uid::from_raw(65534);
+            rustix::fs::chown(&dir, Some(nobody), None).unwrap();
+            (65534, 0)
+        } else {
+            (uid, uid + 1)
+        };
+        let err = paths.ensure_socket_dir(me).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("it belongs to user {owner}, not {me}")),
+            "{err}"
+        );
     }
 
     /// The data folders of `env`, as (path, where from).

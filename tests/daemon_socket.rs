@@ -418,17 +418,165 @@ fn another_user_is_refused() {
         stderr(&output)
     );
 
-    // with the mode opened up, the daemon's own check refuses
+    // with the mode opened up, the client sees whose daemon it is and
+    // sends it nothing
     fs::set_permissions(home.socket(), fs::Permissions::from_mode(0o666)).unwrap();
     let output = as_nobody(&home);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("may not control it"),
+        stderr(&output).contains("is served by a process of user 0, not by you (user 65534)"),
         "{}",
         stderr(&output)
     );
+    // and the daemon's own check refuses a client that asks all the same
+    let socket = home.socket();
+    let reply = std::thread::spawn(move || {
+        as_thread_of_nobody();
+        // the daemon answers as soon as it sees who connected
+        let mut line = Connection::open(&socket, PATIENCE);
+        line.reply().expect("a reply")
+    })
+    .join()
+    .unwrap();
+    assert_eq!(reply["kind"], "refused", "{reply}");
+    assert!(
+        reply["message"]
+            .as_str()
+            .unwrap()
+            .contains("user 65534 may not control it"),
+        "{reply}"
+    );
     // and the owner is still served
     assert_eq!(home.connect().status()["state"], "idle");
+}
+
+/// Makes the calling thread (alone: Linux keeps credentials per thread)
+/// run as user `nobody` (65534) and group `nogroup`. The kernel gives a
+/// socket's peer the credentials of the thread that connected or listened.
+fn as_thread_of_nobody() {
+    use rustix::process::{Gid, Uid};
+    use rustix::thread::{set_thread_groups, set_thread_res_gid, set_thread_res_uid};
+    let nobody = Uid::from_raw(65534);
+    let nogroup = Gid::from_raw(65534);
+    set_thread_groups(&[]).unwrap();
+    set_thread_res_gid(nogroup, nogroup, nogroup).unwrap();
+    set_thread_res_uid(nobody, nobody, nobody).unwrap();
+}
+
+/// A socket at `path` made by a thread running as user `nobody` (65534),
+/// as another user squatting a shared folder would: it takes one
+/// connection, answers it with a line of terminal escapes and gives back
+/// every byte the client sent before hanging up.
+fn squatted_socket(path: PathBuf) -> std::thread::JoinHandle<Vec<u8>> {
+    use std::io::Read;
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let squatter = std::thread::spawn(move || {
+        as_thread_of_nobody();
+        let listener = UnixListener::bind(&path).unwrap();
+        bound_tx.send(()).unwrap();
+        let (mut stream, _) = listener.accept().unwrap();
+        // a client that checks hangs up before this is written
+        let _ = stream
+            .write_all(b"{\"version\":1,\"reply\":\"ok\",\"x\":\"\x1b]0;owned\x07\x1b[2J\"}\n");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut got = Vec::new();
+        let _ = stream.read_to_end(&mut got);
+        got
+    });
+    bound_rx.recv_timeout(PATIENCE).unwrap();
+    squatter
+}
+
+#[test]
+fn a_configured_socket_of_another_user_is_sent_nothing() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: a socket of another user needs root to make");
+        return;
+    }
+    let home = home();
+    // a shared folder, as /tmp is: everyone may create files in it
+    fs::set_permissions(home.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let shared = home.path().join("shared");
+    fs::create_dir(&shared).unwrap();
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o1777)).unwrap();
+    let socket = shared.join("massage-cue.sock");
+    home.config(&format!(
+        "[daemon]\nsocket = {:?}\n",
+        socket.to_str().unwrap()
+    ));
+    let squatter = squatted_socket(socket.clone());
+    assert_eq!(fs::metadata(&socket).unwrap().uid(), 65534);
+
+    let output = home.run(&["start", test_routine(&home).to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "{} is served by a process of user 65534, not by you (user 0); nothing was sent",
+            socket.display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    let printed = [output.stdout.as_slice(), output.stderr.as_slice()].concat();
+    assert!(!printed.contains(&0x1b), "{}", stderr(&output));
+    let got = squatter.join().unwrap();
+    assert!(
+        got.is_empty(),
+        "the client sent the other user: {}",
+        String::from_utf8_lossy(&got)
+    );
+}
+
+#[test]
+fn a_configured_socket_in_a_folder_others_may_write_is_refused() {
+    let home = home();
+    let shared = home.path().join("shared");
+    fs::create_dir(&shared).unwrap();
+    let socket = shared.join("massage-cue.sock");
+    home.config(&format!(
+        "[daemon]\nsocket = {:?}\n",
+        socket.to_str().unwrap()
+    ));
+    for mode in [0o1777, 0o777, 0o770] {
+        fs::set_permissions(&shared, fs::Permissions::from_mode(mode)).unwrap();
+        let output = home.run(&["daemon"]);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{mode:o}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(&format!(
+                "{} is not safe for the socket set by `[daemon] socket`: its mode is {mode:o}",
+                shared.display()
+            )),
+            "{mode:o}: {}",
+            stderr(&output)
+        );
+        assert!(!socket.exists());
+    }
+    // a folder that only its owner may write in serves
+    fs::set_permissions(&shared, fs::Permissions::from_mode(0o755)).unwrap();
+    let mut daemon = home
+        .command(&["daemon"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = Detached(daemon.id() as i32);
+    wait_until("the daemon to listen", PATIENCE, || {
+        UnixStream::connect(&socket).is_ok()
+    });
+    let status = home.run(&["status", "--json"]);
+    assert!(status.status.success(), "{}", stderr(&status));
+    assert_eq!(
+        fs::metadata(&socket).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    drop(guard);
+    assert!(daemon.wait().unwrap().success());
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use rodio::cpal::traits::{DeviceTrait, HostTrait};
 
 use super::CommandError;
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 use crate::config::Config;
 use crate::lookup::{Origin, routine_files};
 use crate::paths::{DataFrom, Paths};
@@ -234,6 +234,11 @@ fn daemon_check(paths: &Paths) -> Check {
     let socket = paths.socket.display();
     match Client::connect(&paths.socket) {
         Ok(_) => Check::ok("daemon", format!("running, at {socket}")),
+        Err(err @ ClientError::NotYours { .. }) => Check::missing(
+            "daemon",
+            format!("{socket} is another user's"),
+            err.to_string(),
+        ),
         Err(_) => Check::ok(
             "daemon",
             format!("not running (any command starts it; it will listen at {socket})"),
