@@ -8,6 +8,12 @@
 //! `RUST_LOG=info` is this program at `info`; `RUST_LOG=info,cpal=debug`
 //! adds the audio library's own debug lines.
 
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::LevelFilter;
 
@@ -33,6 +39,90 @@ pub fn filter(rust_log: Option<&str>) -> EnvFilter {
     directives.insert(0, others.to_string());
     EnvFilter::try_new(directives.join(","))
         .unwrap_or_else(|_| EnvFilter::new(format!("{},{OURS}=warn", LevelFilter::WARN)))
+}
+
+/// The log file that standard error goes to, set aside while the program
+/// runs once it grows past a size.
+#[derive(Debug)]
+struct Rotation {
+    path: PathBuf,
+    max_bytes: u64,
+    /// Held while the file is set aside, so that it is done once.
+    busy: Mutex<()>,
+}
+
+static ROTATION: OnceLock<Rotation> = OnceLock::new();
+
+/// Has the log written through [`writer`] set aside as `PATH.old` (the one
+/// before it removed) whenever it grows past `max_bytes`, while the
+/// program runs: standard output and error are then moved to a fresh
+/// `path`. For a detached daemon, whose standard error is `path`.
+pub fn rotate_at(path: PathBuf, max_bytes: u64) {
+    let _ = ROTATION.set(Rotation {
+        path,
+        max_bytes,
+        busy: Mutex::new(()),
+    });
+}
+
+/// Where log lines are written: standard error, which a detached daemon
+/// has sent to its log file (see [`rotate_at`]).
+pub fn writer() -> LogWriter {
+    LogWriter
+}
+
+/// Writes log lines to standard error; see [`writer`].
+#[derive(Debug)]
+pub struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let written = io::stderr().write(buf)?;
+        if let Some(rotation) = ROTATION.get() {
+            rotation.check();
+        }
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        io::stderr().flush()
+    }
+}
+
+impl Rotation {
+    /// Whether the file standard error goes to has grown past the size.
+    fn too_big(&self) -> bool {
+        rustix::fs::fstat(io::stderr()).is_ok_and(|st| st.st_size as u64 > self.max_bytes)
+    }
+
+    /// Sets the log aside if standard error (the log) has grown too big.
+    fn check(&self) {
+        if !self.too_big() {
+            return;
+        }
+        let Ok(_setting_aside) = self.busy.try_lock() else {
+            // another thread is setting it aside now
+            return;
+        };
+        if !self.too_big() {
+            return;
+        }
+        let mut old = self.path.clone().into_os_string();
+        old.push(".old");
+        let fresh = std::fs::rename(&self.path, &old).and_then(|()| {
+            OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(&self.path)
+        });
+        // on failure the log goes on growing where it is: nothing to say
+        // it in but the log itself
+        if let Ok(file) = fresh {
+            let _ = rustix::stdio::dup2_stdout(&file);
+            let _ = rustix::stdio::dup2_stderr(&file);
+        }
+    }
 }
 
 #[cfg(test)]

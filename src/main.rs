@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         .with_env_filter(massage_cue::logging::filter(
             std::env::var("RUST_LOG").ok().as_deref(),
         ))
-        .with_writer(std::io::stderr)
+        .with_writer(massage_cue::logging::writer)
         // A log line that cannot be written (the log on a full disk) is
         // dropped; reporting it would print to the same full log and panic.
         .log_internal_errors(false)

@@ -3,13 +3,13 @@
 //! cache (private), and the systemd unit (no line of a path's choosing).
 
 use std::fs;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::daemon::{BIN, Home};
+use crate::daemon::{BIN, Detached, Home, wait_until};
 
 const PATIENCE: Duration = Duration::from_secs(15);
 
@@ -51,6 +51,10 @@ fn run_bounded(home: &Home, args: &[&str], what: &str) -> (Option<i32>, String) 
         .read_to_string(&mut stderr)
         .unwrap();
     (status.code(), stderr)
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn config_path(home: &Home) -> std::path::PathBuf {
@@ -205,4 +209,48 @@ fn service_install_from_a_folder_whose_name_holds_a_line_break_is_refused() {
             .exists(),
         "a unit was written"
     );
+}
+
+#[test]
+fn a_running_daemon_sets_its_log_aside_past_1_mib() {
+    let home = Home::new().patience(PATIENCE);
+    let routine = home.routine("counted.toml", COUNTED);
+    let routine = routine.to_str().unwrap();
+    let output = home.run(&["status", "--json"]);
+    assert!(output.status.success());
+    let _daemon = Detached(home.daemon_pid());
+    let log = home.state_dir().join("daemon.log");
+    let old = home.state_dir().join("daemon.log.old");
+    wait_until("the daemon's log", PATIENCE, || {
+        fs::read_to_string(&log).is_ok_and(|text| text.contains("listening on"))
+    });
+    // the log grows past 1 MiB while the daemon runs (weeks of sessions, or
+    // an hour of warnings while the sound server is away)
+    let mut file = fs::OpenOptions::new().append(true).open(&log).unwrap();
+    for i in 0..30_000 {
+        writeln!(file, "an earlier line of the log, number {i}").unwrap();
+    }
+    drop(file);
+    assert!(fs::metadata(&log).unwrap().len() > 1 << 20);
+
+    // the next line it logs sets the log aside, and a fresh one goes on
+    let output = home.run(&["start", routine]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    wait_until("the log to be set aside", PATIENCE, || old.exists());
+    let output = home.run(&["start", "--replace", routine]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    wait_until("the next lines in a fresh log", PATIENCE, || {
+        fs::read_to_string(&log).is_ok_and(|text| text.contains("preparing session 2"))
+    });
+    let fresh = fs::read_to_string(&log).unwrap();
+    assert!(!fresh.contains("an earlier line"), "{fresh}");
+    assert!(fresh.len() < 64 * 1024, "{} bytes", fresh.len());
+    assert_eq!(
+        fs::metadata(&log).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let aside = fs::read_to_string(&old).unwrap();
+    assert!(aside.contains("listening on") && aside.contains("number 29999"));
+    // and the daemon still answers
+    assert!(home.run(&["stop"]).status.success());
 }

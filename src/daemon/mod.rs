@@ -46,7 +46,8 @@ pub use options::session_options;
 /// How long connections get to finish once shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A detached daemon's log is set aside when it grows past this.
+/// A detached daemon's log is set aside when it grows past this, at start
+/// and while it runs.
 const MAX_LOG_BYTES: u64 = 1 << 20;
 
 /// How the daemon runs.
@@ -268,5 +269,7 @@ fn detach(paths: &Paths) -> Result<(), DaemonError> {
     rustix::stdio::dup2_stderr(&file).map_err(|e| log_error(e.into()))?;
     // hold no folder busy
     let _ = std::env::set_current_dir("/");
+    // a daemon runs for weeks: its log is set aside by size while it runs
+    crate::logging::rotate_at(log, MAX_LOG_BYTES);
     Ok(())
 }
