@@ -391,20 +391,93 @@ def chime():
 SOUNDS = {"tick": (tick, "tick.ogg"), "chime": (chime, "chime.ogg")}
 
 
+def decode(path):
+    """The samples of an Ogg file, decoded by sox, as float mono."""
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "out.wav")
+        subprocess.run(["sox", "-V1", path, "-b", "16", out], check=True)
+        return read_wav(out)
+
+
+def family(file):
+    """The bank family a clip belongs to: its file name without the
+    number of the bank and the signature's hash."""
+    name = os.path.basename(file).rsplit(".", 1)[0]
+    name = re.sub(r"-\d\d$", "", name)
+    return re.sub(r"-[0-9a-f]{6}$", "", name)
+
+
+def measure(sounds):
+    """Figures of the pack as it is committed, read back from the files
+    the player reads (decoded Ogg, cut by the index): size, phrases and
+    minutes of speech by family, loudness, peaks, clip edges, count
+    lengths."""
+    index = read_index(os.path.join(sounds, "voice", "index.tsv"))
+    speech = {k: e for (kind, k), e in index.items() if kind == "speech"}
+    decoded = {}
+    rows = []
+    for k, e in sorted(speech.items()):
+        if e["file"] not in decoded:
+            decoded[e["file"]] = decode(os.path.join(sounds, e["file"]))[0]
+        a = decoded[e["file"]][e["start"] : e["start"] + e["length"]]
+        rows.append((k, e, a))
+    size = sum(os.path.getsize(os.path.join(dp, fn)) for dp, _, fns in os.walk(sounds) for fn in fns)
+    ogg = sum(os.path.getsize(os.path.join(sounds, f)) for f in decoded)
+    minutes = sum(e["duration_ms"] for _, e, _ in rows) / 60000
+    print(f"size: {size / 1e6:.2f} MB in all ({ogg / 1e6:.2f} MB of voice Ogg Vorbis): {len(rows)} phrases, "
+          f"{minutes:.1f} minutes of speech, in {len(decoded)} bank files")
+    fams = {}
+    for k, e, _ in rows:
+        f = fams.setdefault(family(e["file"]), {"n": 0, "ms": 0, "files": set()})
+        f["n"] += 1
+        f["ms"] += e["duration_ms"]
+        f["files"].add(e["file"])
+    print("| bank family | phrases | speech | size |")
+    print("|---|---|---|---|")
+    for name, f in sorted(fams.items(), key=lambda kv: -sum(os.path.getsize(os.path.join(sounds, x)) for x in kv[1]["files"]))[:12]:
+        fsize = sum(os.path.getsize(os.path.join(sounds, x)) for x in f["files"])
+        print(f"| `{name}` | {f['n']} | {f['ms'] / 60000:.1f} min | {fsize / 1e6:.2f} MB |")
+    lv = np.array([loudness(a, RATE) for _, _, a in rows])
+    pk = np.array([db(np.max(np.abs(a))) for _, _, a in rows])
+    med = float(np.median(lv))
+    within = int(np.sum(np.abs(lv - med) <= 1.0))
+    print(f"loudness (BS.1770 integrated): median {med:.1f} LUFS, all within {lv.min():.1f} .. {lv.max():.1f}, "
+          f"{within} of {len(lv)} within 1 LU of the median; quietest: "
+          + "; ".join(f"'{rows[i][0]}' {lv[i]:.1f}" for i in np.argsort(lv)[:3]))
+    print(f"peaks: at most {pk.max():.1f} dBFS (median {np.median(pk):.1f})")
+    edge = int(0.005 * RATE)
+    heads = [db(np.max(np.abs(a[:edge]))) for _, _, a in rows]
+    tails = [db(np.max(np.abs(a[-edge:]))) for _, _, a in rows]
+    print(f"edges: first 5 ms at most {max(heads):.1f} dBFS, last 5 ms at most {max(tails):.1f} dBFS")
+    counts = [(int(k), e["duration_ms"]) for k, e, _ in rows if k.isdigit()]
+    small = [ms for n, ms in counts if n <= 40]
+    if small:
+        longest = max(counts, key=lambda c: c[1])
+        print(f"counts 1-40: {min(small)}-{max(small)} ms; the longest count, '{longest[0]}', {longest[1]} ms")
+    others = [e["duration_ms"] for k, e, _ in rows if not k.isdigit()]
+    print(f"other clips: {min(others)}-{max(others)} ms")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sounds", required=True, help="the sounds/ folder")
+    ap.add_argument("--measure", action="store_true", help="only print figures of the pack as committed")
     ap.add_argument("--phrases", action="append", default=[], help="a file of phrases, one a line")
-    ap.add_argument("--kokoro", required=True, help="the folder scripts/install-voice installed the voice in")
+    ap.add_argument("--kokoro", help="the folder scripts/install-voice installed the voice in")
     ap.add_argument("--voice", default="af_heart")
     ap.add_argument("--speed", type=float, default=1.0, help="speed of short cues; above 1 is faster")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="phrases rendered at once")
     ap.add_argument("--long-speed", type=float, default=0.9, help="speed of instructions")
     ap.add_argument("--force", action="store_true", help="render every clip again")
-    ap.add_argument("--pcm-cache", required=True, help="where the engine's output is kept between runs")
+    ap.add_argument("--pcm-cache", help="where the engine's output is kept between runs")
     ap.add_argument("--cached-only", action="store_true", help="leave out phrases not rendered yet")
     ap.add_argument("--keep-indexed", action="store_true", help="keep the phrases already in the index")
     args = ap.parse_args()
+    if args.measure:
+        measure(args.sounds)
+        return
+    if not args.kokoro or not args.pcm_cache:
+        ap.error("--kokoro and --pcm-cache are needed to render")
 
     voice_dir = os.path.join(args.sounds, "voice")
     os.makedirs(os.path.join(voice_dir, "banks"), exist_ok=True)
@@ -445,9 +518,19 @@ def main():
         blob = json.dumps({"text": k, "voice": voice_of(k)}, sort_keys=True)
         return os.path.join(args.pcm_cache, "raw-" + hashlib.sha256(blob.encode()).hexdigest()[:24] + ".wav")
 
-    # what has to be rendered (an upper bound: banks whose clips are all
-    # unchanged are not even read back)
-    to_render = len(keys) if args.force else sum(1 for k in keys if not os.path.exists(raw_path(k)))
+    def in_pack(k):
+        """Whether the pack already holds phrase k as this build would
+        render it: then it is not rendered again, even with no build cache
+        (a fresh clone), unless its bank must be re-encoded."""
+        p = old.get(("speech", k))
+        return p is not None and p["hash"] == hashes[k] and looks_like_ogg(os.path.join(args.sounds, p["file"]))
+
+    def needed(k):
+        return args.force or not (in_pack(k) or os.path.exists(raw_path(k)))
+
+    # what has to be rendered (a lower bound when a bank of clips already in
+    # the pack must be re-encoded: those clips are rendered when it is)
+    to_render = sum(1 for k in keys if needed(k))
     print(f"voice pack: {len(keys)} phrases, {to_render} to render with {identity['voice']}", file=sys.stderr)
     tty = sys.stderr.isatty()
 
@@ -496,7 +579,7 @@ def main():
     # and short numbers before "Session 27 of 30."), so that an interrupted
     # build has rendered what matters most and a re-run goes on from there;
     # in parallel, one single-threaded engine a worker.
-    missing = [k for k in sorted(keys, key=priority) if args.force or not os.path.exists(raw_path(k))]
+    missing = [k for k in sorted(keys, key=priority) if needed(k)]
     if args.cached_only and missing:
         # a pack of what is rendered so far (to measure it, or to try it)
         print(f"voice pack: leaving out {len(missing)} phrases not rendered yet", file=sys.stderr)

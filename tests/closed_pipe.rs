@@ -1,6 +1,8 @@
 //! A reader that stops early (`massage-cue list | head -1`) closes the
 //! pipe the program writes to. The program then ends quietly: status 0,
-//! nothing on standard error but notes about the routine, no panic.
+//! nothing on standard error, no panic. (The bundled routines need no note
+//! about phrases the voice pack lacks: `voice_pack` checks that it lacks
+//! none.)
 
 use std::io::pipe;
 use std::process::{Command, Stdio};
@@ -34,14 +36,8 @@ fn run_into_closed_pipe(args: &[&str]) {
         "massage-cue {args:?} into a closed pipe: {}; stderr: {stderr}",
         output.status
     );
-    // notes about the routine itself (phrases the voice pack lacks) may be
-    // said; nothing else
-    let said: Vec<&str> = stderr
-        .lines()
-        .filter(|line| !line.starts_with("note: "))
-        .collect();
     assert!(
-        said.is_empty(),
+        stderr.is_empty(),
         "massage-cue {args:?} into a closed pipe said: {stderr}"
     );
 }
