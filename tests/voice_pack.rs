@@ -84,7 +84,10 @@ fn the_pack_is_one_voice_with_recorded_licence() {
     );
     let readme = std::fs::read_to_string(format!("{ROOT}/sounds/README.md")).unwrap();
     for evidence in ["kokoro-onnx", "af_heart", "Apache", "Licence evidence"] {
-        assert!(readme.contains(evidence), "sounds/README.md lacks {evidence:?}");
+        assert!(
+            readme.contains(evidence),
+            "sounds/README.md lacks {evidence:?}"
+        );
     }
     // every file in sounds/ is one the index names (or the index itself,
     // its checksums, the stock phrases and the README): no audio of
@@ -122,5 +125,8 @@ fn the_pack_is_one_voice_with_recorded_licence() {
             }
         }
     }
-    assert!(stray.is_empty(), "files in sounds/ no index row names: {stray:?}");
+    assert!(
+        stray.is_empty(),
+        "files in sounds/ no index row names: {stray:?}"
+    );
 }
