@@ -25,7 +25,7 @@
 //! default runs espeak-ng. For a natural voice, piper (see `sounds/README.md`
 //! for installing it) reads the phrase from its standard input, so its
 //! template has no `{text}`:
-//! `["piper", "-m", "/path/to/en_US-joe-medium.onnx", "--length-scale", "1.1", "-f", "{out}"]`.
+//! `["piper", "-m", "/path/to/voice.onnx", "--length-scale", "1.1", "-f", "{out}"]`.
 
 mod compose;
 mod natural;
