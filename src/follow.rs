@@ -388,8 +388,8 @@ pub fn follow(
                 if output != Output::Json {
                     write_out(out, "The daemon stopped unexpectedly; starting it again.\n")?;
                 }
-                client = restart()?;
-                let status = subscribe(&mut client)?;
+                let status;
+                (client, status) = reconnect(restart)?;
                 show(&mut view, &mut *out, status, None)?;
             }
             Err(ClientError::Closed) => {
@@ -410,6 +410,47 @@ pub fn follow(
     Ok(())
 }
 
+/// How long a daemon that dies may take to be gone before the view gives
+/// up starting another.
+const RECONNECT_PATIENCE: Duration = Duration::from_secs(5);
+
+/// Starts the daemon again and subscribes; the new connection and the
+/// status. A daemon being killed can close the view's connection before its
+/// listening socket is gone: a connection made to it in that moment is
+/// dropped unanswered. Such a connection lost is tried again until the
+/// dying daemon is gone and a new one answers.
+fn reconnect(
+    restart: &mut dyn FnMut() -> Result<Client, ClientError>,
+) -> Result<(Client, Status), ClientError> {
+    let deadline = Instant::now() + RECONNECT_PATIENCE;
+    loop {
+        let tried = restart().and_then(|mut client| {
+            let status = subscribe(&mut client)?;
+            Ok((client, status))
+        });
+        match tried {
+            Err(err) if dropped(&err) && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A connection dropped by the other end (not a reply that is late).
+fn dropped(err: &ClientError) -> bool {
+    match err {
+        ClientError::Closed => true,
+        ClientError::Io(err) => matches!(
+            err.kind(),
+            std::io::ErrorKind::ConnectionReset
+                | std::io::ErrorKind::BrokenPipe
+                | std::io::ErrorKind::UnexpectedEof
+        ),
+        _ => false,
+    }
+}
+
 fn write_out(out: &mut dyn Write, text: &str) -> Result<(), FollowError> {
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())
@@ -419,6 +460,47 @@ fn write_out(out: &mut dyn Write, text: &str) -> Result<(), FollowError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A restart that fails with each of `errors` in turn; how often it
+    /// was called, and what `reconnect` gave at last.
+    fn reconnect_through(errors: Vec<ClientError>) -> (usize, ClientError) {
+        let mut errors = errors.into_iter();
+        let mut calls = 0;
+        let mut restart = || {
+            calls += 1;
+            Err(errors.next().expect("no more tries expected"))
+        };
+        let last = reconnect(&mut restart).expect_err("no daemon answers here");
+        (calls, last)
+    }
+
+    #[test]
+    fn a_connection_dropped_by_a_dying_daemon_is_tried_again() {
+        let reset = || ClientError::Io(std::io::ErrorKind::ConnectionReset.into());
+        let (calls, last) = reconnect_through(vec![
+            reset(),
+            ClientError::Closed,
+            reset(),
+            ClientError::Refused {
+                kind: crate::protocol::ErrorKind::Failed,
+                message: "shutting down".into(),
+            },
+        ]);
+        assert_eq!(calls, 4);
+        assert!(matches!(last, ClientError::Refused { .. }), "{last}");
+    }
+
+    #[test]
+    fn a_late_reply_or_a_failed_start_is_not_tried_again() {
+        let (calls, last) =
+            reconnect_through(vec![ClientError::Io(std::io::ErrorKind::TimedOut.into())]);
+        assert_eq!(calls, 1);
+        assert!(matches!(last, ClientError::Io(_)), "{last}");
+        let (calls, _) = reconnect_through(vec![ClientError::Spawn(
+            std::io::ErrorKind::NotFound.into(),
+        )]);
+        assert_eq!(calls, 1);
+    }
 
     fn running() -> Status {
         Status {

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use massage_cue::history::History;
 
+use crate::common::lines::Lines;
 use crate::daemon::{Connection, Detached, Home, request, start_request, wait_until};
 
 /// How long anything here may take before a test fails.
@@ -93,63 +94,6 @@ fn list_marks_a_shadowed_bundled_routine_and_names_match_whatever_their_case() {
     assert!(stdout(&output).contains("Stroking"), "{}", stdout(&output));
 }
 
-/// Lines a child prints, read on a thread so that a test can wait for
-/// them with a deadline; the child is killed when dropped.
-struct Lines {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Lines {
-    fn spawn(mut command: std::process::Command) -> Lines {
-        use std::io::BufRead;
-        let mut child = command
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (send, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if send.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Lines {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line for which `wanted` holds; that line.
-    fn expect(&mut self, what: &str, wanted: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + PATIENCE * 3;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if wanted(&line) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no line {what}; seen:\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-}
-
-impl Drop for Lines {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn status_follow_json_is_a_stream_of_json_lines() {
     let home = home();
@@ -188,7 +132,8 @@ fn the_follow_view_starts_a_daemon_that_died_again_and_shows_the_session() {
     let home = home();
     let mut daemon = home.daemon();
     home.start(&test_routine(&home));
-    let mut view = Lines::spawn(home.command(&["status", "--follow"]));
+    let mut view = Lines::spawn(home.command(&["status", "--follow"]), PATIENCE * 3)
+        .showing_log(home.state_dir().join("daemon.log"));
     view.expect("saying the session runs", |l| {
         l.starts_with("running  Test routine")
     });

@@ -6,14 +6,13 @@
 //! No sound is needed: the sound server is pointed at nothing, and the
 //! daemon plays the session as text.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use rustix::process::{Pid, Signal, kill_process as kill};
 use serde_json::Value;
 
+use crate::common::lines::Lines;
 use crate::daemon::{BIN, Home};
 
 /// How long anything here may take before a test fails. Starting a
@@ -217,50 +216,6 @@ fn media_controls_pause_resume_and_skip_a_session() {
     );
 }
 
-/// Lines a child prints, read on a thread so that a test can wait for
-/// them with a deadline.
-struct Lines {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Lines {
-    fn spawn(mut command: Command) -> Lines {
-        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (send, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if send.send(line.trim().to_owned()).is_err() {
-                    return;
-                }
-            }
-        });
-        Lines { child, lines }
-    }
-
-    /// Waits for a line equal to `wanted`, skipping others.
-    fn expect(&self, wanted: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line == wanted => return,
-                Ok(_) => {}
-                Err(_) => panic!("no line `{wanted}` within {PATIENCE:?}"),
-            }
-        }
-    }
-}
-
-impl Drop for Lines {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn desktop_listeners_are_told_of_changes_made_on_the_socket() {
     require("playerctl");
@@ -274,27 +229,32 @@ fn desktop_listeners_are_told_of_changes_made_on_the_socket() {
             .any(|l| l.trim() == "massage-cue")
     });
     // `--follow` prints again only when the player signals a change
-    let status =
-        Lines::spawn(home.command_as("playerctl", &["-p", "massage-cue", "--follow", "status"]));
-    status.expect("Stopped");
-    let titles = Lines::spawn(home.command_as(
-        "playerctl",
-        &["-p", "massage-cue", "--follow", "metadata", "title"],
-    ));
+    let mut status = Lines::spawn(
+        home.command_as("playerctl", &["-p", "massage-cue", "--follow", "status"]),
+        PATIENCE,
+    );
+    status.expect_line("Stopped");
+    let mut titles = Lines::spawn(
+        home.command_as(
+            "playerctl",
+            &["-p", "massage-cue", "--follow", "metadata", "title"],
+        ),
+        PATIENCE,
+    );
     start(&home, "lower-back");
-    status.expect("Playing");
+    status.expect_line("Playing");
     massage_cue(&home, &["pause"]);
-    status.expect("Paused");
+    status.expect_line("Paused");
     massage_cue(&home, &["resume"]);
-    status.expect("Playing");
+    status.expect_line("Playing");
     massage_cue(&home, &["next"]);
     let step = home.client_status()["step_name"]
         .as_str()
         .unwrap()
         .to_owned();
-    titles.expect(&step);
+    titles.expect_line(&step);
     massage_cue(&home, &["stop"]);
-    status.expect("Stopped");
+    status.expect_line("Stopped");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! `daemon.rs`, declared by `tests/main.rs`).
 #![allow(dead_code)]
 
+pub mod lines;
 pub mod onsets;
 pub mod rerun;
 pub mod sound_server;
