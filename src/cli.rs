@@ -93,7 +93,8 @@ pub enum Command {
     /// Write a whole session to a sound file (WAV, FLAC or Ogg), without any
     /// audio device.
     Render(RenderArgs),
-    /// Speak one phrase.
+    /// Speak one phrase; during a session the daemon says it between cues,
+    /// the session waiting while it is said.
     Say { text: String },
     /// List past sessions.
     History,

@@ -121,7 +121,7 @@ impl Client {
     }
 
     /// Connects to the daemon if one is listening.
-    fn connect_if_running(socket: &Path) -> Result<Option<Client>, ClientError> {
+    pub fn connect_if_running(socket: &Path) -> Result<Option<Client>, ClientError> {
         match Client::connect(socket) {
             Ok(client) => Ok(Some(client)),
             Err(ClientError::Connect { source, .. }) if no_daemon(&source) => Ok(None),

@@ -82,6 +82,12 @@ pub enum Request {
         ms: Ms,
     },
     Stop,
+    /// Say `text` in the session's timeline: the plan stands still while
+    /// it is said, so it never talks over a count. Refused when no session
+    /// is under way (the client then says it itself).
+    Say {
+        text: String,
+    },
     Status,
     /// Reply with the status, then stream [`Response::Update`] lines.
     Subscribe,
@@ -95,6 +101,9 @@ pub enum Request {
         text: Option<String>,
     },
 }
+
+/// The longest text `say` speaks through the daemon, in characters.
+pub const MAX_SAY_CHARS: usize = 500;
 
 /// What `more` and `less` change when no amount is given.
 pub const DEFAULT_CHANGE_MS: Ms = 60_000;
@@ -463,6 +472,9 @@ mod tests {
             Request::More { ms: 90_000 },
             Request::Less { ms: 60_000 },
             Request::Stop,
+            Request::Say {
+                text: "Breathe out slowly.".into(),
+            },
             Request::Status,
             Request::Subscribe,
             Request::Shutdown,
@@ -709,6 +721,7 @@ mod tests {
                 any::<Ms>().prop_map(|ms| Request::More { ms }),
                 any::<Ms>().prop_map(|ms| Request::Less { ms }),
                 Just(Request::Stop),
+                text(600).prop_map(|text| Request::Say { text }),
                 Just(Request::Status),
                 Just(Request::Subscribe),
                 Just(Request::Shutdown),

@@ -223,6 +223,58 @@ fn every_move_says_where_it_lands_and_a_quick_second_prev_goes_further_back() {
 }
 
 #[test]
+fn say_during_a_session_is_said_by_the_daemon_and_the_counts_wait_for_it() {
+    let home = home();
+    let counts = home.routine(
+        "counts.toml",
+        "name = \"Counts\"\n[[step]]\nname = \"Press\"\nreps = 40\ntempo = \"1s\"\n",
+    );
+    let _daemon = home.daemon();
+    let mut line = home.connect();
+    let mut sub = subscriber(&home);
+    line.ok(start_request(&counts));
+    cue_of_kind(&mut sub, "count");
+    let text = "Breathe out slowly, and let the shoulders drop.";
+    let output = home.run(&["say", text]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // the daemon says it, and the next count comes only once it is said
+    let (said_at, said_ms) = loop {
+        let update = sub.reply().expect("the daemon sends updates");
+        if update["cue"]["kind"] == "say" {
+            assert_eq!(update["cue"]["text"], text);
+            let ms = update["cue"]["duration_ms"].as_u64().unwrap();
+            break (std::time::Instant::now(), ms);
+        }
+    };
+    assert!(
+        said_ms > 1_500,
+        "a phrase this long lasts over 1.5 s: {said_ms}"
+    );
+    cue_of_kind(&mut sub, "count");
+    let gap = said_at.elapsed();
+    // a count is handed to the output up to 250 ms before it sounds
+    assert!(
+        gap + Duration::from_millis(300) >= Duration::from_millis(said_ms),
+        "a count came {gap:?} after a phrase of {said_ms} ms began"
+    );
+    assert_eq!(line.status()["state"], "running");
+    // what the daemon will not say, it says why
+    for bad in ["", "  ", "one\ntwo", &"long ".repeat(120)] {
+        let reply = line.ask(json!({"version": 1, "request": "say", "text": bad}));
+        assert_eq!(reply["kind"], "bad_input", "{bad:?}: {reply}");
+    }
+    // with no session under way, the terminal says it itself (and here,
+    // with no sound server, says it has no output)
+    line.ok(request("stop"));
+    let output = home.run(&["say", "Done."]);
+    assert!(
+        stderr(&output).contains("no audio output device"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
 fn held_back_moves_are_said_aloud_and_the_end_asks_for_a_second_press() {
     let home = home();
     let one = home.routine(

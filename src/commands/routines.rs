@@ -6,11 +6,13 @@ use std::io::{self, Write};
 
 use super::{CommandError, client_paths, note, start_options, warn};
 use crate::cli::{PlanArgs, SessionArgs};
+use crate::client::{Client, ClientError};
 use crate::config::Config;
 use crate::display;
 use crate::lookup::{Origin, all_routine_files, find_routine};
 use crate::paths::Paths;
 use crate::plan::{self, Detail, Level, Options, Plan, wording};
+use crate::protocol::{ErrorKind, MAX_SAY_CHARS, Request};
 use crate::routine::{Routine, load_routine};
 use crate::speech::ClipLengths;
 use crate::voice::{Voice, VoiceSettings};
@@ -244,17 +246,56 @@ pub(super) fn render(args: &crate::cli::RenderArgs) -> Result<(), CommandError> 
     Ok(())
 }
 
-/// `say TEXT`: one phrase through the default output.
+/// `say TEXT`: one phrase. While a session is under way the daemon says
+/// it, in the session's timeline (never over a count); otherwise it plays
+/// here, through the default output.
 pub(super) fn say(text: &str) -> Result<(), CommandError> {
-    if text.trim().is_empty() {
+    // line breaks and tabs are spaces when said
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
         return Err(CommandError::Usage("say: the text is empty".into()));
+    }
+    if text.chars().count() > MAX_SAY_CHARS {
+        return Err(CommandError::Usage(format!(
+            "say: the text is longer than {MAX_SAY_CHARS} characters"
+        )));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(CommandError::Usage(
+            "say: the text holds a control character".into(),
+        ));
     }
     let paths = client_paths()?;
     let config = Config::load(&paths.config_file)?;
     let voice = Voice::new(VoiceSettings::from_config(&config.voice, &paths));
     voice.set_natural_renders(true);
-    let clip = voice.clip(text);
+    // rendered here first: the daemon then finds it in the speech cache
+    let clip = voice.clip(&text);
+    if said_by_daemon(&text)? {
+        return Ok(());
+    }
     Ok(crate::audio::say(&clip)?)
+}
+
+/// Asks a running daemon to say `text` in its session's timeline; false
+/// when no daemon runs or no session is under way there.
+fn said_by_daemon(text: &str) -> Result<bool, CommandError> {
+    let Ok((paths, _)) = super::socket_paths() else {
+        return Ok(false);
+    };
+    let Some(mut client) = Client::connect_if_running(&paths.socket)? else {
+        return Ok(false);
+    };
+    match client.call(&Request::Say {
+        text: text.to_owned(),
+    }) {
+        Ok(_) => Ok(true),
+        Err(ClientError::Refused {
+            kind: ErrorKind::NotNow,
+            ..
+        }) => Ok(false),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// `schema`: the JSON Schema of routine files, as `docs/routine.schema.json`

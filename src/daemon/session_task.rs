@@ -37,8 +37,8 @@ use crate::paths::Paths;
 use crate::plan::{self, Cue, Plan};
 use crate::playback::{self, Clock, Handed, Playback};
 use crate::protocol::{
-    self, ErrorKind, LAST_KEPT_MS, MAX_CHANGE_MS, Request, Response, SessionState, SpokenCue,
-    StartOptions, Status, Why,
+    self, ErrorKind, LAST_KEPT_MS, MAX_CHANGE_MS, MAX_SAY_CHARS, Request, Response, SessionState,
+    SpokenCue, StartOptions, Status, Why,
 };
 use crate::routine::{self, Routine};
 use crate::session::{Moved, RESUME_GAP, Session, State};
@@ -673,6 +673,7 @@ impl SessionTask {
             Request::More { ms } => self.change(now, ms, true),
             Request::Less { ms } => self.change(now, ms, false),
             Request::Stop => self.stop(now),
+            Request::Say { text } => self.say_asked(now, &text),
             Request::Acknowledge { text } => {
                 self.acknowledge(now, text.as_deref());
                 Ok(None)
@@ -1017,6 +1018,41 @@ impl SessionTask {
             (Some(phrase), Some(over)) => Some(format!("{phrase} {over}")),
             (phrase, over) => phrase.or(over),
         })
+    }
+
+    /// `say TEXT` while a session is under way: said at once, the plan
+    /// standing still while it is, as after a move, so that it never talks
+    /// over a count (the cue it cut off is said again after it). A paused
+    /// or waiting session has nothing to talk over. The client renders the
+    /// phrase first, so it is usually in the speech cache by now.
+    fn say_asked(&mut self, now: Ms, text: &str) -> Result<Option<String>, Refusal> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(Refusal::bad_input("say: the text is empty"));
+        }
+        if text.chars().count() > MAX_SAY_CHARS {
+            return Err(Refusal::bad_input(format!(
+                "say: the text is longer than {MAX_SAY_CHARS} characters"
+            )));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(Refusal::bad_input(
+                "say: the text holds a control character (a line break, a tab…)",
+            ));
+        }
+        let running = self.session_mut()?.session.state() == State::Running;
+        if running {
+            self.link.silence();
+        }
+        let said = self.say(now, text, "say");
+        if running {
+            let said_until = self.now() + said;
+            if let Some(active) = &mut self.active {
+                active.session.hold(now, said_until + RESUME_GAP);
+            }
+            self.after_change(now);
+        }
+        Ok(None)
     }
 
     /// `more` (`longer`) or `less` by `ms`: the work under way changes, and
