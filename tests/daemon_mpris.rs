@@ -44,9 +44,20 @@ struct Bus {
 
 impl Bus {
     fn start() -> Bus {
+        Bus::start_with(&[])
+    }
+
+    /// A bus listening at `address`, so that a bus started again there is
+    /// found by the clients of the first.
+    fn start_at(address: &str) -> Bus {
+        Bus::start_with(&[&format!("--address={address}")])
+    }
+
+    fn start_with(more: &[&str]) -> Bus {
         require("dbus-daemon");
         let output = Command::new("dbus-daemon")
             .args(["--session", "--print-address=1", "--print-pid=1", "--fork"])
+            .args(more)
             .stdin(Stdio::null())
             .stderr(Stdio::inherit())
             .output()
@@ -60,6 +71,17 @@ impl Bus {
             .and_then(|l| l.trim().parse().ok())
             .expect("the bus pid");
         Bus { address, pid }
+    }
+}
+
+impl Bus {
+    /// Stops the bus and waits until it is gone.
+    fn stop(self) {
+        let proc = format!("/proc/{}", self.pid);
+        drop(self);
+        wait_for("the session bus to stop", || {
+            !std::path::Path::new(&proc).exists()
+        });
     }
 }
 
@@ -271,6 +293,53 @@ fn without_a_session_bus_the_daemon_runs_and_says_so_once() {
     assert_eq!(home.client_status()["state"], "paused");
     let log = daemon.log();
     assert_eq!(log.matches("no MPRIS media controls").count(), 1, "{log}");
+}
+
+#[test]
+fn media_controls_come_back_when_the_session_bus_restarts() {
+    require("playerctl");
+    let folder = tempfile::tempdir().unwrap();
+    let socket = folder.path().join("bus");
+    let address = format!("unix:path={}", socket.display());
+    let bus = Bus::start_at(&address);
+    // as a desktop gives it: the path alone, with no server GUID, which
+    // changes when the bus starts again
+    let home = Home::new()
+        .patience(PATIENCE)
+        .bundled_routines()
+        .session_bus(&address);
+    let daemon = home.daemon();
+    let listed = || {
+        let listed = run(&home, "playerctl", &["--list-all"]);
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .any(|l| l.trim() == "massage-cue")
+    };
+    wait_for("the daemon on the session bus", listed);
+    bus.stop();
+    let _ = std::fs::remove_file(&socket);
+    wait_for("the daemon to say the bus went away", || {
+        daemon.log().contains("MPRIS media controls lost")
+    });
+    let _bus = Bus::start_at(&address);
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !listed() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon is not on the session bus again:\n{}",
+            daemon.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // and the media keys work again
+    start(&home, "lower-back");
+    playerctl(&home, &["pause"]);
+    wait_for("pause", || home.client_status()["state"] == "paused");
+    let log = daemon.log();
+    assert!(
+        log.contains("MPRIS media controls on org.mpris.MediaPlayer2.massage-cue again"),
+        "{log}"
+    );
 }
 
 /// A routine with sides, at a path in the home.

@@ -33,49 +33,121 @@ const BUS_NAME_SUFFIX: &str = "massage-cue";
 /// on without it.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How often the session bus is tried again after it went away.
+const RECONNECT: Duration = Duration::from_secs(5);
+
 /// Serves MPRIS until shutdown. Returns at once, after one line in the
-/// log, when there is no session bus to serve on.
+/// log, when there is no session bus to serve on. When the bus goes away
+/// later (the desktop session's bus restarted), the daemon says so in its
+/// log and tries it again every [`RECONNECT`] until it is back.
 pub(super) async fn serve(session: SessionHandle, mut shutdown: Shutdown) {
+    let mut server = match connect(&session).await {
+        Ok(server) => server,
+        Err(why) => {
+            tracing::info!("no MPRIS media controls{why}");
+            return;
+        }
+    };
+    tracing::info!("MPRIS media controls on {}", server.bus_name());
+    loop {
+        if !serve_on(&server, &session, &mut shutdown).await {
+            return;
+        }
+        drop(server);
+        tracing::warn!(
+            "MPRIS media controls lost: the session D-Bus went away; trying it again every {} s",
+            RECONNECT.as_secs()
+        );
+        let mut said = None;
+        server = loop {
+            tokio::select! {
+                () = tokio::time::sleep(RECONNECT) => {}
+                () = shutdown.recv() => return,
+            }
+            match connect(&session).await {
+                Ok(server) => break server,
+                // each new reason once, not every few seconds
+                Err(why) if said.as_ref() != Some(&why) => {
+                    tracing::info!("still no MPRIS media controls{why}");
+                    said = Some(why);
+                }
+                Err(_) => {}
+            }
+        };
+        tracing::info!("MPRIS media controls on {} again", server.bus_name());
+    }
+}
+
+/// Connects to the session bus and takes the player's name there; why not,
+/// in words that follow "no MPRIS media controls".
+async fn connect(session: &SessionHandle) -> Result<Server<Player>, String> {
     let player = Player {
         session: session.clone(),
     };
-    let server =
-        match tokio::time::timeout(CONNECT_TIMEOUT, Server::new(BUS_NAME_SUFFIX, player)).await {
-            Ok(Ok(server)) => server,
-            Ok(Err(err)) => {
-                tracing::info!("no MPRIS media controls on the session D-Bus: {err}");
-                return;
-            }
-            Err(_) => {
-                tracing::info!(
-                    "no MPRIS media controls: the session D-Bus did not answer within {} s",
-                    CONNECT_TIMEOUT.as_secs()
-                );
-                return;
-            }
-        };
-    tracing::info!("MPRIS media controls on {}", server.bus_name());
+    match tokio::time::timeout(CONNECT_TIMEOUT, Server::new(BUS_NAME_SUFFIX, player)).await {
+        Ok(Ok(server)) => Ok(server),
+        Ok(Err(err)) => Err(format!(" on the session D-Bus: {err}")),
+        Err(_) => Err(format!(
+            ": the session D-Bus did not answer within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// What woke the MPRIS loop.
+enum Woken {
+    /// The session changed.
+    Changed(Box<Status>, bool),
+    /// A message on the bus (a call, already answered by the server).
+    Bus,
+    /// The connection to the bus closed.
+    BusLost,
+    Shutdown,
+}
+
+/// Tells D-Bus listeners of the session's changes until shutdown (false)
+/// or until the bus goes away (true).
+async fn serve_on(
+    server: &Server<Player>,
+    session: &SessionHandle,
+    shutdown: &mut Shutdown,
+) -> bool {
+    use mpris_server::zbus::export::futures_core::Stream;
     let mut updates = match session.ask(Request::Subscribe).await {
         Outcome::Subscribed(_, updates) => updates,
-        Outcome::Reply(_) => return,
+        Outcome::Reply(_) => return false,
     };
-    let mut shown = Shown::of(&status(&session).await.unwrap_or_default());
+    // ends when the connection to the bus closes
+    let mut bus = zbus::MessageStream::from(server.connection());
+    let mut shown = Shown::of(&status(session).await.unwrap_or_default());
     loop {
-        let (status, moved) = tokio::select! {
+        let woken = tokio::select! {
             update = updates.recv() => match update {
                 // a move or a resume puts the step's position elsewhere
                 Ok(Response::Update { status, cue }) => {
                     let moved = cue.is_some_and(|c| c.kind == "move" || c.kind == "resume");
-                    (status, moved)
+                    Woken::Changed(Box::new(status), moved)
                 }
                 Ok(_) => continue,
-                Err(broadcast::error::RecvError::Lagged(_)) => match status(&session).await {
-                    Some(status) => (status, true),
-                    None => break,
+                Err(broadcast::error::RecvError::Lagged(_)) => match status(session).await {
+                    Some(status) => Woken::Changed(Box::new(status), true),
+                    None => Woken::Shutdown,
                 },
-                Err(broadcast::error::RecvError::Closed) => break,
+                Err(broadcast::error::RecvError::Closed) => Woken::Shutdown,
             },
-            () = shutdown.recv() => break,
+            message = std::future::poll_fn(|cx| std::pin::Pin::new(&mut bus).poll_next(cx)) => {
+                match message {
+                    Some(_) => Woken::Bus,
+                    None => Woken::BusLost,
+                }
+            }
+            () = shutdown.recv() => Woken::Shutdown,
+        };
+        let (status, moved) = match woken {
+            Woken::Changed(status, moved) => (*status, moved),
+            Woken::Bus => continue,
+            Woken::BusLost => return true,
+            Woken::Shutdown => return false,
         };
         let now = Shown::of(&status);
         let mut changed = Vec::new();
