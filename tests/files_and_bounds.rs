@@ -254,3 +254,31 @@ fn a_running_daemon_sets_its_log_aside_past_1_mib() {
     // and the daemon still answers
     assert!(home.run(&["stop"]).status.success());
 }
+
+#[test]
+fn the_state_files_are_private_even_under_a_permissive_umask() {
+    let home = Home::new().patience(PATIENCE);
+    let routine = home.routine("counted.toml", COUNTED);
+    // a daemon started where every file would be made world-readable
+    let _daemon = home.daemon_logging_to(
+        home.command_as("sh", &["-c", &format!("umask 000; exec {BIN} daemon")]),
+        Stdio::null(),
+    );
+    let state = home.state_dir();
+    let session = state.join("session.json");
+    home.start(&routine);
+    wait_until("a saved position", PATIENCE, || session.exists());
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&state), 0o700);
+    assert_eq!(mode(&session), 0o600);
+    // stopped: a history line and the session kept to be brought back
+    home.simple("stop");
+    let history = state.join("history.jsonl");
+    let last = state.join("last-session.json");
+    wait_until("the history and the kept session", PATIENCE, || {
+        history.exists() && last.exists()
+    });
+    for file in [&history, &last] {
+        assert_eq!(mode(file), 0o600, "{}", file.display());
+    }
+}
