@@ -1,6 +1,7 @@
 //! Files read and written with limits: the configuration (a regular file
 //! of bounded size, and controls that work when it is broken), the speech
-//! cache (private), and the systemd unit (no line of a path's choosing).
+//! cache (private), and the systemd unit (no line of a path's choosing);
+//! the daemon's memory given back after a session.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -281,4 +282,20 @@ fn the_state_files_are_private_even_under_a_permissive_umask() {
     for file in [&history, &last] {
         assert_eq!(mode(file), 0o600, "{}", file.display());
     }
+}
+
+#[test]
+fn the_daemon_runs_with_a_fixed_allocation_threshold_so_clips_memory_goes_back() {
+    let home = Home::new().patience(PATIENCE);
+    let daemon = home.daemon();
+    // it ran itself again in the same process: the pid the fixture started
+    assert_eq!(home.daemon_pid(), daemon.pid() as i32);
+    let environ = fs::read(format!("/proc/{}/environ", daemon.pid())).unwrap();
+    assert!(
+        environ
+            .split(|&b| b == 0)
+            .any(|var| var == b"MALLOC_MMAP_THRESHOLD_=131072"),
+        "{}",
+        String::from_utf8_lossy(&environ)
+    );
 }
