@@ -14,7 +14,8 @@
 //!
 //! "Stop" without the wake word (the client saying "stop, that hurts")
 //! pauses the session; it never ends it. "massage stop" pauses too and asks
-//! for a second "stop" within [`STOP_CONFIRM`] to end the session.
+//! for a second "stop" within [`STOP_CONFIRM`] (after the question is said)
+//! to end the session.
 
 #[cfg(feature = "listen")]
 pub mod recogniser;
@@ -107,6 +108,41 @@ pub enum Heard {
     BareStop,
 }
 
+/// The phrases in what the keyword spotter reports: it names every phrase
+/// it found since it last reported, one after the other ("massage repeat
+/// massage stop"). Each command phrase starts with the wake word; "stop"
+/// without it is a bare stop; anything else is passed over.
+pub fn spotted_phrases(hyp: &str, wake: &str) -> Vec<Heard> {
+    let words: Vec<String> = hyp
+        .split_whitespace()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        if words[i].eq_ignore_ascii_case(wake) {
+            // the longest command phrase that follows
+            let longest = Command::PHRASES
+                .iter()
+                .filter(|(_, said)| {
+                    let said: Vec<&str> = said.split_whitespace().collect();
+                    words.len() > i + said.len()
+                        && words[i + 1..=i + said.len()].iter().eq(said.iter())
+                })
+                .max_by_key(|(_, said)| said.len());
+            if let Some((command, said)) = longest {
+                found.push(Heard::Command(*command));
+                i += 1 + said.split_whitespace().count();
+                continue;
+            }
+        } else if words[i] == "stop" {
+            found.push(Heard::BareStop);
+        }
+        i += 1;
+    }
+    found
+}
+
 /// Every word the recogniser needs from the dictionary: the wake word's,
 /// the commands' and the bare "stop".
 pub fn words(wake: &str) -> Vec<String> {
@@ -187,14 +223,23 @@ pub enum Action {
 }
 
 /// The rule for "stop": one "massage stop" pauses and waits for a second
-/// "stop" (with or without the wake word) within [`STOP_CONFIRM`]; a bare
-/// "stop" alone only ever pauses.
+/// "stop" (with or without the wake word) within [`STOP_CONFIRM`] of the
+/// question having been said; a bare "stop" alone only ever pauses.
 #[derive(Debug, Default)]
 pub struct StopGuard {
     asked: Option<Instant>,
 }
 
 impl StopGuard {
+    /// The daemon speaks until `quiet` (its cue and the gate's tail): while
+    /// a stop is asked, the time for the second "stop" counts from then,
+    /// since nothing said before it can be heard.
+    pub fn speaking_until(&mut self, quiet: Instant) {
+        if let Some(asked) = &mut self.asked {
+            *asked = (*asked).max(quiet);
+        }
+    }
+
     pub fn action(&mut self, heard: Heard, now: Instant) -> Action {
         let pending = self
             .asked
@@ -243,6 +288,31 @@ mod tests {
         for (command, said) in Command::PHRASES {
             assert_eq!(Command::parse(&format!("cue {said}"), "cue"), Some(command));
         }
+    }
+
+    #[test]
+    fn every_phrase_the_spotter_names_is_found() {
+        use Heard::{BareStop, Command as C};
+        assert_eq!(
+            spotted_phrases("massage repeat  massage stop  massage back", "massage"),
+            [C(Command::Again), C(Command::Stop), C(Command::Back)]
+        );
+        assert_eq!(
+            spotted_phrases("massage pause", "massage"),
+            [C(Command::Pause)]
+        );
+        assert_eq!(
+            spotted_phrases("stop  massage more time", "massage"),
+            [BareStop, C(Command::More)]
+        );
+        assert_eq!(
+            spotted_phrases("Massage HOW long", "massage"),
+            [C(Command::HowLong)]
+        );
+        // a wake word with nothing after it, a word never listened for
+        assert_eq!(spotted_phrases("massage", "massage"), []);
+        assert_eq!(spotted_phrases("massage time stop", "massage"), [BareStop]);
+        assert_eq!(spotted_phrases("", "massage"), []);
     }
 
     #[test]
@@ -304,6 +374,23 @@ mod tests {
             Action::StopConfirmed
         );
         // too late: asked again
+        assert_eq!(guard.action(stop, t0), Action::StopAsked);
+        assert_eq!(guard.action(stop, t0 + STOP_CONFIRM * 2), Action::StopAsked);
+        // the time counts from the end of the question said
+        let mut guard = StopGuard::default();
+        assert_eq!(guard.action(stop, t0), Action::StopAsked);
+        guard.speaking_until(t0 + Duration::from_secs(4));
+        assert_eq!(
+            guard.action(Heard::BareStop, t0 + Duration::from_secs(8)),
+            Action::StopConfirmed
+        );
+        assert_eq!(guard.action(stop, t0), Action::StopAsked);
+        guard.speaking_until(t0 + Duration::from_secs(4));
+        assert_eq!(
+            guard.action(stop, t0 + Duration::from_secs(10)),
+            Action::StopAsked
+        );
+        let mut guard = StopGuard::default();
         assert_eq!(guard.action(stop, t0), Action::StopAsked);
         assert_eq!(guard.action(stop, t0 + STOP_CONFIRM * 2), Action::StopAsked);
         // another command in between cancels the stop asked for

@@ -19,7 +19,7 @@ use tokio::sync::{broadcast, mpsc};
 use super::session_handle::{Outcome, SessionHandle};
 use super::shutdown::Shutdown;
 use crate::config::{Config, ListenConfig};
-use crate::listen::{Action, Command, Gate, Heard, StopGuard, time_left};
+use crate::listen::{Action, Command, GATE_TAIL, Gate, Heard, StopGuard, time_left};
 use crate::paths::Paths;
 use crate::protocol::{DEFAULT_CHANGE_MS, Request, Response, Status};
 
@@ -107,9 +107,12 @@ pub(super) async fn serve(
             update = updates.recv() => match update {
                 Ok(Response::Update { status, cue }) => {
                     if let Some(cue) = cue {
+                        let (now, length) = (Instant::now(), Duration::from_millis(cue.duration_ms));
                         gate.lock()
                             .unwrap_or_else(PoisonError::into_inner)
-                            .cue(Instant::now(), Duration::from_millis(cue.duration_ms));
+                            .cue(now, length);
+                        // "Say stop again": heard only once it is said
+                        guard.speaking_until(now + length + GATE_TAIL);
                     }
                     wanted = wants(&status);
                 }

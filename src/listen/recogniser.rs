@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use pocketsphinx::{CmdLn, PsDecoder};
 use thiserror::Error;
 
-use super::{Command, Heard, RATE, grammar, keyphrases, words};
+use super::{Command, Heard, RATE, grammar, keyphrases, spotted_phrases, words};
 
 /// Where Debian's `pocketsphinx-en-us` puts the US English model.
 pub const MODEL_DIR: &str = "/usr/share/pocketsphinx/model/en-us";
@@ -78,9 +78,9 @@ pub struct Recogniser {
     spotter: PsDecoder,
     grammar: PsDecoder,
     wake: String,
-    /// Phrases spotted since the stretch of speech began, with the sample
+    /// What was spotted since the stretch of speech began, with the sample
     /// at which each was.
-    spotted: Vec<(String, u64)>,
+    spotted: Vec<(Heard, u64)>,
     in_speech: bool,
     samples: u64,
     /// The settings given to the decoders, kept open while they live.
@@ -118,7 +118,22 @@ impl Recogniser {
         let jsgf = in_memory("jsgf", &grammar(&wake))?;
         let hmm = hmm.to_string_lossy().into_owned();
         let dict_path = fd_path(&dict);
-        let common = ["-hmm", &hmm, "-dict", &dict_path, "-logfn", "/dev/null"];
+        // dither: silence of exact zeros (the gate's, a muted or virtual
+        // microphone's) otherwise unsettles the decoders' running estimate
+        // of the audio's level, and commands said after a long silence go
+        // unheard; seeded, so that the same audio is heard the same way
+        let common = [
+            "-hmm",
+            &hmm,
+            "-dict",
+            &dict_path,
+            "-logfn",
+            "/dev/null",
+            "-dither",
+            "yes",
+            "-seed",
+            "1",
+        ];
         let spotter = decoder(&common, &["-kws", &fd_path(&kws)])?;
         let grammar = decoder(
             &common,
@@ -167,7 +182,11 @@ impl Recogniser {
         if let Some((phrase, _, _)) = self.spotter.get_hyp()
             && !phrase.trim().is_empty()
         {
-            self.spotted.push((phrase.trim().to_owned(), self.samples));
+            tracing::debug!("spotted \"{}\" at sample {}", phrase.trim(), self.samples);
+            // the spotter names every phrase it found since it last did
+            for heard in spotted_phrases(&phrase, &self.wake) {
+                self.spotted.push((heard, self.samples));
+            }
             // spotting goes on from here
             self.spotter
                 .end_utt()
@@ -180,6 +199,13 @@ impl Recogniser {
         let began = in_speech && !self.in_speech;
         let ended = !in_speech && self.in_speech;
         self.in_speech = in_speech;
+        if began || ended {
+            tracing::debug!(
+                "speech {} at sample {}",
+                if began { "began" } else { "ended" },
+                self.samples
+            );
+        }
         if began {
             let since = self.samples.saturating_sub(STALE_SAMPLES);
             self.spotted.retain(|(_, at)| *at >= since);
@@ -195,7 +221,8 @@ impl Recogniser {
             .start_utt(None)
             .map_err(|_| RecogniserError::Decode)?;
         let spotted = std::mem::take(&mut self.spotted);
-        let heard = self.decide(&spotted, said.as_deref());
+        tracing::debug!("the grammar heard {said:?}; spotted {spotted:?}");
+        let heard = Recogniser::decide(&spotted, said.as_deref(), &self.wake);
         Ok(heard.map(|heard| Detection {
             heard,
             at_sample: self.samples,
@@ -205,11 +232,11 @@ impl Recogniser {
     /// What a stretch of speech was: a command when a command phrase was
     /// spotted in it (the grammar says which), a bare "stop" when only
     /// that was, otherwise nothing.
-    fn decide(&self, spotted: &[(String, u64)], said: Option<&str>) -> Option<Heard> {
-        let wake = self.wake.as_str();
-        let first_command = spotted
-            .iter()
-            .find_map(|(phrase, _)| Command::parse(phrase, wake));
+    fn decide(spotted: &[(Heard, u64)], said: Option<&str>, wake: &str) -> Option<Heard> {
+        let first_command = spotted.iter().find_map(|(heard, _)| match heard {
+            Heard::Command(command) => Some(*command),
+            Heard::BareStop => None,
+        });
         if let Some(spotted_command) = first_command {
             let command = said
                 .and_then(|said| Command::parse(said, wake))
@@ -218,7 +245,7 @@ impl Recogniser {
         }
         spotted
             .iter()
-            .any(|(phrase, _)| phrase == "stop")
+            .any(|(heard, _)| *heard == Heard::BareStop)
             .then_some(Heard::BareStop)
     }
 }
