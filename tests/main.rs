@@ -37,6 +37,7 @@ mod natural_voice;
 mod never_deaf;
 mod render_routine;
 mod routine_schema;
+mod spoken_commands;
 mod voice_pack;
 
 /// Every `tests/*.rs` file is a module of this binary, so none is left
