@@ -4,7 +4,7 @@ and transcribed by an independent speech recogniser (Whisper tiny.en, run
 by faster-whisper), and the share heard right is reported.
 
 A phrase is heard right when the transcript, normalised (lower case, digits
-spelt out as words, punctuation dropped, "-metre" as "-meter"), equals the phrase normalised the
+spelt out as words, "N.5" as "N and a half", punctuation dropped, "-metre" as "-meter"), equals the phrase normalised the
 same way; spaces are ignored in the comparison, so "Shen Shu" counts for
 "Shenshu". Voices:
 
@@ -45,6 +45,7 @@ def spell(n):
 def normal(text):
     text = text.lower().replace("-", " ")
     text = re.sub(r"(\w)metre", r"\1meter", text)  # British and US spelling say the same
+    text = re.sub(r"(\d+)\.5\b", r"\1 and a half", text)  # "1.5 minutes" / "1 and a half minutes"
     text = re.sub(r"\d+", lambda m: " " + spell(int(m.group())) + " ", text)
     text = re.sub(r"[^a-z' ]+", " ", text)
     text = text.replace(" and ", " ")  # "one hundred and five" / "one hundred five"
