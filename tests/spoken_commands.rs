@@ -34,9 +34,14 @@ use massage_cue::voice::Natural;
 
 const PATIENCE: Duration = Duration::from_secs(20);
 
-/// How long the daemon ignores the microphone after each of its cues
-/// (`massage_cue::listen::GATE_TAIL`), and a little more.
-const AFTER_CUE: Duration = Duration::from_millis(1_200);
+/// How long after each of its cues is handed to the output the daemon is
+/// sure to hear the microphone again: the cue's length, then this. The
+/// daemon ignores 0.7 s (`massage_cue::listen::GATE_TAIL`) from when its
+/// listener learns of the cue, which on a busy machine can come late. With
+/// 1.2 s here, the full suite once saw "massage pause" heard as "massage
+/// stop" in a stretch of speech shorter than the command: likely its start
+/// ignored.
+const AFTER_CUE: Duration = Duration::from_millis(2_000);
 
 /// How long after the end of a command its effect may come before it
 /// counts as not heard: the recogniser waits 0.3 s of silence, and the
