@@ -64,7 +64,12 @@ pub(super) async fn serve(session: SessionHandle, mut shutdown: Shutdown) {
                 () = tokio::time::sleep(RECONNECT) => {}
                 () = shutdown.recv() => return,
             }
-            match connect(&session).await {
+            // a bus that hangs does not hold up shutdown
+            let tried = tokio::select! {
+                tried = connect(&session) => tried,
+                () = shutdown.recv() => return,
+            };
+            match tried {
                 Ok(server) => break server,
                 // each new reason once, not every few seconds
                 Err(why) if said.as_ref() != Some(&why) => {
