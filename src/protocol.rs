@@ -105,6 +105,23 @@ pub enum Request {
 /// The longest text `say` speaks through the daemon, in characters.
 pub const MAX_SAY_CHARS: usize = 500;
 
+/// Why `text` cannot be said by `say`, if it cannot: it is empty, longer
+/// than [`MAX_SAY_CHARS`], or holds a control character. The client and
+/// the daemon both ask.
+pub fn say_text_problem(text: &str) -> Option<String> {
+    if text.trim().is_empty() {
+        Some("the text is empty".into())
+    } else if text.chars().count() > MAX_SAY_CHARS {
+        Some(format!(
+            "the text is longer than {MAX_SAY_CHARS} characters"
+        ))
+    } else if text.chars().any(char::is_control) {
+        Some("the text holds a control character (a line break, a tab…)".into())
+    } else {
+        None
+    }
+}
+
 /// What `more` and `less` change when no amount is given.
 pub const DEFAULT_CHANGE_MS: Ms = 60_000;
 /// The most `more` or `less` changes at once.
@@ -441,6 +458,15 @@ impl Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn say_takes_a_line_of_text_of_bounded_length() {
+        assert_eq!(say_text_problem("Breathe out slowly."), None);
+        for bad in ["", "  ", "one\ntwo", "tab\there", &"long ".repeat(120)] {
+            assert!(say_text_problem(bad).is_some(), "{bad:?}");
+        }
+        assert_eq!(say_text_problem(&"a".repeat(MAX_SAY_CHARS)), None);
+    }
 
     #[test]
     fn requests_round_trip_with_a_version() {

@@ -12,7 +12,7 @@ use crate::display;
 use crate::lookup::{Origin, all_routine_files, find_routine};
 use crate::paths::Paths;
 use crate::plan::{self, Detail, Level, Options, Plan, wording};
-use crate::protocol::{ErrorKind, MAX_SAY_CHARS, Request};
+use crate::protocol::{ErrorKind, Request};
 use crate::routine::{Routine, load_routine};
 use crate::speech::ClipLengths;
 use crate::voice::{Voice, VoiceSettings};
@@ -252,18 +252,8 @@ pub(super) fn render(args: &crate::cli::RenderArgs) -> Result<(), CommandError> 
 pub(super) fn say(text: &str) -> Result<(), CommandError> {
     // line breaks and tabs are spaces when said
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.is_empty() {
-        return Err(CommandError::Usage("say: the text is empty".into()));
-    }
-    if text.chars().count() > MAX_SAY_CHARS {
-        return Err(CommandError::Usage(format!(
-            "say: the text is longer than {MAX_SAY_CHARS} characters"
-        )));
-    }
-    if text.chars().any(char::is_control) {
-        return Err(CommandError::Usage(
-            "say: the text holds a control character".into(),
-        ));
+    if let Some(why) = crate::protocol::say_text_problem(&text) {
+        return Err(CommandError::Usage(format!("say: {why}")));
     }
     let paths = client_paths()?;
     let config = Config::load(&paths.config_file)?;

@@ -37,8 +37,8 @@ use crate::paths::Paths;
 use crate::plan::{self, Cue, Plan};
 use crate::playback::{self, Clock, Handed, Playback};
 use crate::protocol::{
-    self, ErrorKind, LAST_KEPT_MS, MAX_CHANGE_MS, MAX_SAY_CHARS, Request, Response, SessionState,
-    SpokenCue, StartOptions, Status, Why,
+    self, ErrorKind, LAST_KEPT_MS, MAX_CHANGE_MS, Request, Response, SessionState, SpokenCue,
+    StartOptions, Status, Why,
 };
 use crate::routine::{self, Routine};
 use crate::session::{Moved, RESUME_GAP, Session, State};
@@ -1027,18 +1027,8 @@ impl SessionTask {
     /// phrase first, so it is usually in the speech cache by now.
     fn say_asked(&mut self, now: Ms, text: &str) -> Result<Option<String>, Refusal> {
         let text = text.trim();
-        if text.is_empty() {
-            return Err(Refusal::bad_input("say: the text is empty"));
-        }
-        if text.chars().count() > MAX_SAY_CHARS {
-            return Err(Refusal::bad_input(format!(
-                "say: the text is longer than {MAX_SAY_CHARS} characters"
-            )));
-        }
-        if text.chars().any(char::is_control) {
-            return Err(Refusal::bad_input(
-                "say: the text holds a control character (a line break, a tab…)",
-            ));
+        if let Some(why) = protocol::say_text_problem(text) {
+            return Err(Refusal::bad_input(format!("say: {why}")));
         }
         let running = self.session_mut()?.session.state() == State::Running;
         if running {
