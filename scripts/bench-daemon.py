@@ -28,8 +28,10 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from parec_capture import Capture  # noqa: E402
 
 RATE = 48_000
 THRESHOLD = 0.003  # about -50 dBFS; the null sink's silence is exact zeros
@@ -161,36 +163,12 @@ def round_trips(daemon, n):
     return one, each
 
 
-class Recorder:
+class Recorder(Capture):
     """parec on the null sink's monitor, raw; keeps every sample and, for
-    each read, the monotonic time it arrived and the sample count so far."""
+    each read, the monotonic time (ns) it arrived and the sample count so far."""
 
     def __init__(self):
-        self.proc = subprocess.Popen(
-            ["parec", "-d", "test_sink.monitor", "--raw", "--format=s16le",
-             f"--rate={RATE}", "--channels=1", "--latency-msec=5"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )
-        self.samples = bytearray()
-        self.reads = []  # (monotonic ns at arrival, samples so far)
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self):
-        fd = self.proc.stdout.fileno()
-        while True:
-            chunk = os.read(fd, 4096)
-            now = time.monotonic_ns()
-            if not chunk:
-                return
-            with self.lock:
-                self.samples += chunk
-                self.reads.append((now, len(self.samples) // 2))
-
-    def count(self):
-        with self.lock:
-            return len(self.samples) // 2
+        super().__init__("test_sink.monitor", RATE)
 
     def loud_since(self, start):
         """Whether any sample from index `start` on is above the threshold."""
@@ -199,9 +177,7 @@ class Recorder:
         return any(abs(v) > THRESHOLD * 32768 for v in struct.unpack(f"<{len(data)//2}h", data))
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
-        self.thread.join()
+        super().stop()
         n = len(self.samples) // 2
         return struct.unpack(f"<{n}h", bytes(self.samples[:n * 2])), list(self.reads)
 

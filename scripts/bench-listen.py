@@ -35,7 +35,6 @@ import importlib.util
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,9 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from parec_capture import Capture  # noqa: E402
+
 ROOT = os.path.dirname(HERE)
 WAKE = "massage"
 PHRASES = [
@@ -155,7 +157,6 @@ def detection(args):
 
 
 def false_alarms(args, bin_path, hours):
-    files = []
     total = 0.0
     work = os.path.join(args.cache, "sessions")
     os.makedirs(work, exist_ok=True)
@@ -401,44 +402,20 @@ def live(args):
     return out
 
 
-class Mic:
+class Mic(Capture):
     """parec on the virtual microphone's monitor: every sample, and for each
-    read the monotonic time it arrived and the sample count so far."""
+    read the monotonic time (s) it arrived and the sample count so far."""
 
     RATE = 16_000
     THRESHOLD = 328  # -40 dBFS
 
     def __init__(self):
-        self.proc = subprocess.Popen(
-            ["parec", "-d", "test_mic.monitor", "--raw", "--format=s16le", f"--rate={self.RATE}",
-             "--channels=1", "--latency-msec=5"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )
-        self.samples = bytearray()
-        self.reads = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
+        super().__init__("test_mic.monitor", self.RATE, clock=time.monotonic)
         deadline = time.monotonic() + 10
         while self.count() < self.RATE // 10:
             if time.monotonic() > deadline:
                 raise SystemExit("parec recorded nothing from test_mic.monitor")
             time.sleep(0.01)
-
-    def _read(self):
-        fd = self.proc.stdout.fileno()
-        while True:
-            chunk = os.read(fd, 4096)
-            now = time.monotonic()
-            if not chunk:
-                return
-            with self.lock:
-                self.samples += chunk
-                self.reads.append((now, len(self.samples) // 2))
-
-    def count(self):
-        with self.lock:
-            return len(self.samples) // 2
 
     def last_loud_time(self, start):
         """When the last sample above the threshold since `start` was
@@ -462,9 +439,6 @@ class Mic:
         t_last = min(t - (count - 1 - last) / self.RATE for t, count in reads if count > last)
         return t_last
 
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait()
 
 
 def children_ticks(pid):
